@@ -1,0 +1,154 @@
+"""duban's settings: environment variables with the prefix ``DUBAN_`` over an optional TOML file.
+
+The TOML file is ``$DUBAN_CONFIG_FILE`` when set, else ``./duban.toml`` when it exists. Its keys are
+the setting names in lower case without the prefix (``database_url = "..."``). An environment
+variable wins over the file. Settings are read by :func:`load_settings`, never at import time, and a
+bad value fails there with a :class:`ConfigError` that names the setting.
+"""
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "DUBAN_"
+CONFIG_FILE_ENV = "DUBAN_CONFIG_FILE"
+DEFAULT_CONFIG_FILE = Path("duban.toml")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the setting and where it came from."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    state_dir: Path = Field(
+        Path("var"), description="Folder for the default database, outbox and Prefect's own state."
+    )
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in state_dir.")
+    outbox_dir: Path | None = Field(None, description="Folder of .eml files; default state_dir/outbox.")
+    mail_backend: Literal["outbox", "smtp"] = "outbox"
+    mail_from: str = "duban@localhost"
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_timeout: float = Field(30.0, gt=0)
+    timezone: str = "Asia/Shanghai"
+    templates_dir: Path | None = Field(
+        None, description="Folder of templates that override the shipped ones, file by file."
+    )
+    report_interval_days: int = Field(
+        30, ge=1, description="A unit owes a report when it has reported nothing for this long."
+    )
+    reply_within_days: int = Field(7, ge=1, description="The reply-by date a digest asks for.")
+    max_delivery_attempts: int = Field(5, ge=1)
+    body_name: str = Field("建议提案办理工作办公室", description="Who signs the reminders.")
+    reply_instructions: str = Field(
+        "请登录督办系统填报，或直接回复本邮件",
+        description="How units reply; shown in every reminder.",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file's values arrive as init arguments; the environment must win over them.
+        return (env_settings, init_settings)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite:", "postgresql:", "postgresql+")):
+            raise ValueError("must start with sqlite:/// or postgresql:// (e.g. postgresql+psycopg://)")
+        return value
+
+    @model_validator(mode="after")
+    def _tls_choice(self) -> "Settings":
+        if self.smtp_starttls and self.smtp_ssl:
+            raise ValueError("smtp_starttls and smtp_ssl exclude each other; set one")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.state_dir / 'duban.db'}"
+
+    @property
+    def resolved_outbox_dir(self) -> Path:
+        return self.outbox_dir or self.state_dir / "outbox"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.state_dir / "prefect"
+
+
+def load_settings(config_file: Path | None = None) -> Settings:
+    """Read the settings once, at start-up. Raises ConfigError naming the bad setting."""
+    environ = os.environ
+    path = config_file or _config_file_from(environ)
+    file_values = _read_toml(path) if path else {}
+    try:
+        return Settings(**file_values)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path, environ)) from None
+
+
+def _config_file_from(environ: Mapping[str, str]) -> Path | None:
+    if environ.get(CONFIG_FILE_ENV):
+        path = Path(environ[CONFIG_FILE_ENV])
+        if not path.is_file():
+            raise ConfigError(f"{CONFIG_FILE_ENV}: no such file: {path}")
+        return path
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, object]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the settings file: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _describe(exc: ValidationError, path: Path | None, environ: Mapping[str, str]) -> str:
+    lines = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"])
+        if not field:  # a rule across settings, such as the TLS choice
+            lines.append(error["msg"].removeprefix("Value error, "))
+            continue
+        env_name = ENV_PREFIX + field.upper()
+        where = env_name if env_name in environ or path is None else f"{path}: {field}"
+        if error["type"] == "extra_forbidden":
+            lines.append(f"{path}: {field}: unknown setting")
+        else:
+            lines.append(f"{where}: {error['msg']} (got {error.get('input')!r})")
+    return "invalid settings:\n  " + "\n  ".join(lines)

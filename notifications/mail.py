@@ -1,0 +1,237 @@
+"""Email delivery: build a MIME message from an :class:`OutgoingEmail`, hand it to a backend.
+
+A backend has one method, ``send(email) -> None``, which raises :class:`DeliveryError` (with
+``permanent`` set) when the message did not go out. Which backend runs is one setting,
+``mail_backend``, as in Django:
+
+- ``outbox`` (the default): one ``.eml`` file per message in a folder, readable by any mail client.
+- ``smtp``: one SMTP connection per message.
+
+:class:`MemoryBackend` keeps built messages in a list, for tests.
+"""
+
+import hashlib
+import logging
+import os
+import re
+import smtplib
+import uuid
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from email.utils import formatdate, parseaddr
+from pathlib import Path
+from ssl import create_default_context
+from typing import Protocol
+
+from config.settings import Settings
+from notifications.errors import DeliveryError
+
+logger = logging.getLogger(__name__)
+
+# Bodies in 7-bit-safe transfer encodings (base64 for Chinese text): not every relay a government
+# office runs advertises 8BITMIME, and smtplib does not ask for it.
+POLICY = default_policy.clone(cte_type="7bit")
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutgoingEmail:
+    """One message, ready to send.
+
+    ``key`` identifies the message across retries (e.g. ``digest:12:2022-06-15``): it fixes the
+    Message-ID, the ``X-Duban-Key`` header and the outbox file name, so sending the same key twice
+    replaces rather than adds a file, and a receiving server can spot the duplicate.
+    """
+
+    to: tuple[str, ...]
+    subject: str
+    text: str
+    html: str = ""
+    sender: str
+    key: str
+
+    def __post_init__(self) -> None:
+        # A bare string would be iterated into one "recipient" per character.
+        if isinstance(self.to, str):
+            raise TypeError("OutgoingEmail.to must be a tuple of addresses, not a string")
+        if not _safe_key(self.key):
+            raise ValueError(f"OutgoingEmail.key needs letters or digits: {self.key!r}")
+
+
+class MailBackend(Protocol):
+    def send(self, email: OutgoingEmail) -> None: ...
+
+
+def build_message(email: OutgoingEmail) -> EmailMessage:
+    """The MIME message for ``email``: text only, or multipart/alternative when there is HTML."""
+    message = EmailMessage(policy=POLICY)
+    message["From"] = email.sender
+    message["To"] = ", ".join(email.to)
+    message["Subject"] = email.subject
+    message["Date"] = formatdate(localtime=True)
+    message["Message-ID"] = _message_id(email)
+    message["X-Duban-Key"] = email.key
+    message.set_content(email.text)
+    if email.html:
+        message.add_alternative(email.html, subtype="html")
+    return message
+
+
+class OutboxBackend:
+    """Writes each message to ``<folder>/<key>.eml``; a resend of the same key replaces the file."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def send(self, email: OutgoingEmail) -> None:
+        _require_recipients(email)
+        data = build_message(email).as_bytes()
+        path = self.folder / f"{_safe_key(email.key)}.eml"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            _write_atomically(path, data)
+        except OSError as exc:
+            raise DeliveryError(f"{path}: cannot write: {exc}", permanent=False) from exc
+
+
+class SmtpBackend:
+    """Sends each message over its own SMTP connection.
+
+    Replies and errors map to :class:`DeliveryError`: 5xx replies are permanent; 4xx replies,
+    dropped or refused connections and timeouts are transient.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        user: str | None = None,
+        password: str | None = None,
+        starttls: bool = False,
+        ssl: bool = False,
+        timeout: float = 30.0,
+    ) -> None:
+        if starttls and ssl:
+            raise ValueError("starttls and ssl exclude each other; set one")
+        self.host = host
+        self.port = port
+        self.user = user
+        self.password = password
+        self.starttls = starttls
+        self.ssl = ssl
+        self.timeout = timeout
+
+    def send(self, email: OutgoingEmail) -> None:
+        _require_recipients(email)
+        message = build_message(email)
+        where = f"SMTP {self.host}:{self.port}"
+        try:
+            refused = self._deliver(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            replies = exc.recipients  # {address: (code, reply)}
+            text = "; ".join(
+                f"{to}: {code} {_text(reply)}" for to, (code, reply) in replies.items()
+            )
+            permanent = all(code >= 500 for code, _ in replies.values())
+            raise DeliveryError(
+                f"{where}: recipients refused: {text}", permanent=permanent
+            ) from exc
+        except smtplib.SMTPResponseException as exc:
+            # Also sender refused, DATA refused, failed login, bad greeting.
+            raise DeliveryError(
+                f"{where}: {exc.smtp_code} {_text(exc.smtp_error)}", permanent=exc.smtp_code >= 500
+            ) from exc
+        except smtplib.SMTPServerDisconnected as exc:
+            raise DeliveryError(f"{where}: connection lost: {exc}", permanent=False) from exc
+        except smtplib.SMTPException as exc:
+            # What is left is a mismatch a retry cannot fix, e.g. no STARTTLS or AUTH offered.
+            raise DeliveryError(f"{where}: {exc}", permanent=True) from exc
+        except OSError as exc:  # refused, reset, timed out, name not resolved, TLS handshake
+            raise DeliveryError(f"{where}: {exc}", permanent=False) from exc
+        if refused:
+            # The message went to the others; raising would make a retry send it to them again.
+            logger.warning("%s: %s: some recipients refused: %s", where, email.key, refused)
+
+    def _deliver(self, message: EmailMessage) -> dict[str, tuple[int, bytes]]:
+        if self.ssl:
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                self.host, self.port, timeout=self.timeout, context=create_default_context()
+            )
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
+            if self.starttls:
+                smtp.starttls(context=create_default_context())
+            if self.user is not None:
+                smtp.login(self.user, self.password or "")
+            return smtp.send_message(message)
+        finally:
+            try:
+                smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                # Once the message is sent a failing QUIT does not matter; before, the error that
+                # matters is already on its way up.
+                smtp.close()
+
+
+class MemoryBackend:
+    """Keeps the built messages in ``outbox``; a real backend for tests, not a mock."""
+
+    def __init__(self) -> None:
+        self.outbox: list[EmailMessage] = []
+
+    def send(self, email: OutgoingEmail) -> None:
+        _require_recipients(email)
+        self.outbox.append(build_message(email))
+
+
+def backend_from_settings(settings: Settings) -> OutboxBackend | SmtpBackend:
+    if settings.mail_backend == "smtp":
+        password = settings.smtp_password
+        return SmtpBackend(
+            settings.smtp_host,
+            settings.smtp_port,
+            user=settings.smtp_user,
+            password=password.get_secret_value() if password is not None else None,
+            starttls=settings.smtp_starttls,
+            ssl=settings.smtp_ssl,
+            timeout=settings.smtp_timeout,
+        )
+    return OutboxBackend(settings.resolved_outbox_dir)
+
+
+def _require_recipients(email: OutgoingEmail) -> None:
+    if not any(address.strip() for address in email.to):
+        raise DeliveryError(f"{email.key}: no recipients", permanent=True)
+
+
+def _safe_key(key: str) -> str:
+    """``digest:12:2022-06-15`` -> ``digest-12-2022-06-15``: safe as a file name and in a
+    Message-ID."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", key).strip("-")
+
+
+def _message_id(email: OutgoingEmail) -> str:
+    # make_msgid() adds the time and a random number; a retry must carry the same Message-ID.
+    # The hash keeps keys that differ only in punctuation apart.
+    digest = hashlib.sha256(email.key.encode()).hexdigest()[:12]
+    domain = parseaddr(email.sender)[1].rpartition("@")[2] or "duban.invalid"
+    return f"<{_safe_key(email.key)}.{digest}@{domain}>"
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    # A reader (or a crash) never sees half a file, and a retry replaces rather than duplicates.
+    # Not tempfile.mkstemp: its files are private (0600) and the outbox is for people to read.
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with temp.open("xb") as handle:
+            handle.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode(errors="replace") if isinstance(reply, bytes) else reply

@@ -1,0 +1,221 @@
+import socket
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import default
+from pathlib import Path
+from typing import Any
+
+import pytest
+from smtp_server import LoopbackSMTP
+
+from config.settings import Settings
+from notifications.errors import DeliveryError
+from notifications.mail import (
+    MemoryBackend,
+    OutboxBackend,
+    OutgoingEmail,
+    SmtpBackend,
+    backend_from_settings,
+    build_message,
+)
+
+SUBJECT = "【督办提醒】请于2022年6月22日前报送2项建议提案落实进展"
+
+
+def make_email(**overrides: Any) -> OutgoingEmail:
+    fields: dict[str, Any] = {
+        "to": ("jianwei@example.gov.cn",),
+        "subject": SUBJECT,
+        "text": "市住房和城乡建设局：\n\n截至2022年6月15日，以下事项尚未报送落实进展。\n",
+        "html": "<p>市住房和城乡建设局：</p><p>截至2022年6月15日，以下事项尚未报送落实进展。</p>",
+        "sender": "督办系统 <duban@minzheng.example.gov.cn>",
+        "key": "digest:12:2022-06-15",
+    }
+    return OutgoingEmail(**(fields | overrides))
+
+
+def parts(message: EmailMessage) -> tuple[str, str]:
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None and html is not None
+    return text.get_content(), html.get_content()
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_build_message_has_both_parts_and_a_message_id_fixed_by_the_key() -> None:
+    message = build_message(make_email())
+
+    assert message.get_content_type() == "multipart/alternative"
+    assert message["Subject"] == SUBJECT
+    assert message["X-Duban-Key"] == "digest:12:2022-06-15"
+    assert message["Date"]
+    text, html = parts(message)
+    assert "截至2022年6月15日" in text
+    assert html.startswith("<p>市住房和城乡建设局：</p>")
+    message_id = message["Message-ID"]
+    assert message_id.startswith("<digest-12-2022-06-15.")
+    assert message_id.endswith("@minzheng.example.gov.cn>")
+    assert build_message(make_email(subject="再次提醒"))["Message-ID"] == message_id
+    assert build_message(make_email(key="digest:12:2022-06-22"))["Message-ID"] != message_id
+
+
+def test_build_message_without_html_is_plain_text() -> None:
+    message = build_message(make_email(html=""))
+
+    assert message.get_content_type() == "text/plain"
+    assert "截至2022年6月15日" in message.get_content()
+
+
+def test_bodies_travel_in_seven_bit() -> None:
+    raw = build_message(make_email()).as_bytes()
+
+    assert raw.isascii()  # no 8BITMIME needed from the relay
+
+
+def test_recipients_must_be_a_tuple_not_a_string() -> None:
+    with pytest.raises(TypeError, match="tuple"):
+        make_email(to="jianwei@example.gov.cn")
+
+
+def test_outbox_writes_one_parseable_eml_per_key(tmp_path: Path) -> None:
+    folder = tmp_path / "var" / "outbox"  # created on first send
+    backend = OutboxBackend(folder)
+
+    backend.send(make_email())
+
+    assert [path.name for path in folder.iterdir()] == ["digest-12-2022-06-15.eml"]
+    raw = (folder / "digest-12-2022-06-15.eml").read_bytes()
+    message = BytesParser(policy=default).parsebytes(raw)
+    assert message["Subject"] == SUBJECT
+    assert message["To"] == "jianwei@example.gov.cn"
+    text, html = parts(message)
+    assert "以下事项尚未报送落实进展" in text
+    assert "以下事项尚未报送落实进展" in html
+
+
+def test_outbox_resend_of_a_key_replaces_the_file(tmp_path: Path) -> None:
+    backend = OutboxBackend(tmp_path)
+
+    backend.send(make_email(subject="第一次"))
+    backend.send(make_email(subject="第二次"))
+
+    assert [path.name for path in tmp_path.iterdir()] == ["digest-12-2022-06-15.eml"]
+    message = BytesParser(policy=default).parsebytes(
+        (tmp_path / "digest-12-2022-06-15.eml").read_bytes()
+    )
+    assert message["Subject"] == "第二次"
+
+
+def test_outbox_that_cannot_be_written_is_a_transient_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "outbox"
+    blocker.write_text("a file where the folder should be")
+
+    with pytest.raises(DeliveryError) as caught:
+        OutboxBackend(blocker).send(make_email())
+
+    assert caught.value.permanent is False
+    assert str(blocker) in str(caught.value)
+
+
+@pytest.mark.parametrize("to", [(), ("",)])
+def test_no_recipients_is_a_permanent_error(to: tuple[str, ...], tmp_path: Path) -> None:
+    for backend in (MemoryBackend(), OutboxBackend(tmp_path), SmtpBackend("127.0.0.1", 1)):
+        with pytest.raises(DeliveryError, match="no recipients") as caught:
+            backend.send(make_email(to=to))
+        assert caught.value.permanent is True
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_memory_backend_keeps_the_built_messages() -> None:
+    backend = MemoryBackend()
+
+    backend.send(make_email())
+    backend.send(
+        make_email(key="digest:13:2022-06-15", to=("a@example.gov.cn", "b@example.gov.cn"))
+    )
+
+    assert [message["X-Duban-Key"] for message in backend.outbox] == [
+        "digest:12:2022-06-15",
+        "digest:13:2022-06-15",
+    ]
+    assert backend.outbox[1]["To"] == "a@example.gov.cn, b@example.gov.cn"
+
+
+def test_smtp_delivers_to_a_real_server() -> None:
+    with LoopbackSMTP() as server:
+        SmtpBackend(server.host, server.port, timeout=5).send(make_email())
+
+    [message] = server.messages
+    assert message["Subject"] == SUBJECT
+    assert message["From"] == "督办系统 <duban@minzheng.example.gov.cn>"
+    assert message["X-Duban-Key"] == "digest:12:2022-06-15"
+    text, html = parts(message)
+    assert "截至2022年6月15日" in text
+    assert "截至2022年6月15日" in html
+
+
+@pytest.mark.parametrize(
+    ("code", "reply", "at", "permanent"),
+    [
+        (451, "4.3.0 try later", "DATA", False),
+        (550, "5.7.1 message rejected", "DATA", True),
+        (450, "4.2.1 mailbox busy", "RCPT", False),
+        (550, "5.1.1 no such user", "RCPT", True),
+    ],
+)
+def test_smtp_refusals_map_to_permanent_or_transient(
+    code: int, reply: str, at: Any, permanent: bool
+) -> None:
+    with LoopbackSMTP() as server:
+        backend = SmtpBackend(server.host, server.port, timeout=5)
+        server.refuse_with(code, reply, at=at)
+
+        with pytest.raises(DeliveryError) as caught:
+            backend.send(make_email())
+
+        assert caught.value.permanent is permanent
+        assert f"{code} {reply}" in str(caught.value)
+        assert server.messages == []
+
+        server.accept()
+        backend.send(make_email())
+        assert len(server.messages) == 1
+
+
+def test_smtp_connection_refused_is_transient() -> None:
+    port = closed_port()
+
+    with pytest.raises(DeliveryError) as caught:
+        SmtpBackend("127.0.0.1", port, timeout=5).send(make_email())
+
+    assert caught.value.permanent is False
+    assert f"127.0.0.1:{port}" in str(caught.value)
+
+
+def test_outbox_backend_from_settings(tmp_path: Path) -> None:
+    backend = backend_from_settings(Settings(state_dir=tmp_path))
+
+    assert isinstance(backend, OutboxBackend)
+    assert backend.folder == tmp_path / "outbox"
+
+
+def test_smtp_backend_from_settings_delivers() -> None:
+    with LoopbackSMTP() as server:
+        settings = Settings(
+            mail_backend="smtp",
+            smtp_host=server.host,
+            smtp_port=server.port,
+            smtp_password="s3cret",
+            smtp_timeout=5,
+        )
+        backend = backend_from_settings(settings)
+        backend.send(make_email())
+
+    assert isinstance(backend, SmtpBackend)
+    assert backend.password == "s3cret"
+    assert [message["Subject"] for message in server.messages] == [SUBJECT]

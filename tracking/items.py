@@ -1,0 +1,329 @@
+"""What coordinators do through the year: add items, find them, and look at who owes what."""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from tracking.audit import record_event, snapshot
+from tracking.errors import InputError, NotFoundError
+from tracking.models import (
+    Assignment,
+    Category,
+    Event,
+    FollowUpItem,
+    ItemStatus,
+    ProgressUpdate,
+    Proposal,
+    Role,
+    Unit,
+)
+from tracking.names import squeeze
+from tracking.rules import owes_report
+from tracking.units import UnitDirectory
+
+
+@dataclass(frozen=True)
+class ItemRef:
+    """How a person names an item: by its id, or by its proposal's number (and category, year)."""
+
+    item_id: int | None = None
+    number: str | None = None
+    category: str | None = None
+    year: int | None = None
+
+
+def find_item(session: Session, ref: ItemRef) -> FollowUpItem:
+    """The one item ``ref`` names; NotFoundError or InputError (ambiguous) otherwise."""
+    if ref.item_id is not None:
+        item = session.get(FollowUpItem, ref.item_id)
+        if item is None:
+            raise NotFoundError(f"no follow-up item with id {ref.item_id}")
+        return item
+    if not ref.number:
+        raise InputError("name the item by --item ID or by proposal --number")
+    query = (
+        select(FollowUpItem, Proposal)
+        .join(Proposal, FollowUpItem.proposal_id == Proposal.id)
+        .where(Proposal.number == squeeze(ref.number))
+    )
+    if ref.category:
+        query = query.where(Proposal.category == ref.category)
+    if ref.year:
+        query = query.where(Proposal.year == ref.year)
+    matches = session.exec(query.order_by(FollowUpItem.id)).all()
+    if not matches:
+        raise NotFoundError(f"no follow-up item for proposal number {ref.number}")
+    if len(matches) > 1:
+        choices = ", ".join(
+            f"item {item.id} ({proposal.year} {proposal.category} {proposal.number})"
+            for item, proposal in matches
+        )
+        raise InputError(
+            f"proposal number {ref.number} matches several items: {choices}; "
+            "narrow it with --category, --year or --item"
+        )
+    return matches[0][0]
+
+
+def find_unit(session: Session, name: str) -> Unit:
+    unit = UnitDirectory(session).find(name)
+    if unit is None:
+        raise NotFoundError(f"no unit named {name!r} (see `duban units list`)")
+    return unit
+
+
+@dataclass(frozen=True)
+class NewItem:
+    year: int
+    category: str
+    number: str
+    commitment: str
+    lead_unit: str
+    co_units: tuple[str, ...] = ()
+    due_date: date | None = None
+    title: str = ""
+    lead_representative: str = ""
+    signer_count: int | None = None
+    handling_type: str = "主办"
+
+
+def assign_item(session: Session, new: NewItem, *, now: datetime, actor: str) -> FollowUpItem:
+    """Add a follow-up item to an existing proposal, or to a new one, with its units."""
+    if new.category not in tuple(Category):
+        raise InputError(f"category must be 人大建议 or 政协提案, not {new.category!r}")
+    if not new.commitment.strip():
+        raise InputError("the follow-up item (--commitment) is empty")
+    number = squeeze(new.number)
+    proposal = session.exec(
+        select(Proposal).where(
+            Proposal.year == new.year, Proposal.category == new.category, Proposal.number == number
+        )
+    ).first()
+    if proposal is None:
+        if not new.title.strip():
+            raise InputError(
+                f"{new.year} {new.category} {number} is a new proposal: give its --title"
+            )
+        proposal = Proposal(
+            year=new.year,
+            category=new.category,
+            number=number,
+            title=new.title.strip(),
+            lead_representative=new.lead_representative.strip(),
+            signer_count=new.signer_count,
+            handling_type=new.handling_type,
+        )
+        session.add(proposal)
+        session.flush()
+        record_event(
+            session,
+            at=now,
+            actor=actor,
+            action="proposal.create",
+            entity="proposal",
+            entity_id=proposal.id,
+            after=snapshot(proposal, ["year", "category", "number", "title"]),
+        )
+    ordinal = 1 + (
+        session.exec(
+            select(func.max(FollowUpItem.ordinal)).where(FollowUpItem.proposal_id == proposal.id)
+        ).one()
+        or 0
+    )
+    position = 1 + (
+        session.exec(
+            select(func.max(FollowUpItem.position))
+            .join(Proposal, FollowUpItem.proposal_id == Proposal.id)
+            .where(Proposal.year == new.year)
+        ).one()
+        or 0
+    )
+    item = FollowUpItem(
+        proposal_id=proposal.id,  # type: ignore[arg-type]
+        ordinal=ordinal,
+        position=position,
+        commitment=new.commitment.strip(),
+        due_date=new.due_date,
+        created_at=now,
+    )
+    session.add(item)
+    session.flush()
+    record_event(
+        session,
+        at=now,
+        actor=actor,
+        action="followupitem.create",
+        entity="followupitem",
+        entity_id=item.id,
+        after=snapshot(item, ["proposal_id", "ordinal", "commitment", "due_date"]),
+    )
+    directory = UnitDirectory(session)
+    roles = [(name, Role.CO) for name in new.co_units if squeeze(name) != squeeze(new.lead_unit)]
+    for name, role in [(new.lead_unit, Role.LEAD), *roles]:
+        unit, _ = directory.get_or_create(name, now=now, actor=actor)
+        assignment = Assignment(
+            item_id=item.id,  # type: ignore[arg-type]
+            unit_id=unit.id,  # type: ignore[arg-type]
+            role=role,
+            due_date=new.due_date,
+        )
+        session.add(assignment)
+        session.flush()
+        record_event(
+            session,
+            at=now,
+            actor=actor,
+            action="assignment.create",
+            entity="assignment",
+            entity_id=assignment.id,
+            after={"item_id": item.id, "unit": unit.name, "role": role},
+        )
+    return item
+
+
+def set_final_text(
+    session: Session, item: FollowUpItem, text: str | None, *, now: datetime, actor: str, reason: str
+) -> None:
+    """The coordinator's own 落实情况反馈 for the item (None clears it); it wins when compiling."""
+    before = snapshot(item, ["final_text"])
+    item.final_text = text.strip() if text else None
+    session.add(item)
+    record_event(
+        session,
+        at=now,
+        actor=actor,
+        action="followupitem.final_text",
+        entity="followupitem",
+        entity_id=item.id,
+        before=before,
+        after=snapshot(item, ["final_text"]),
+        reason=reason,
+    )
+
+
+@dataclass(frozen=True)
+class AssignmentView:
+    unit: str
+    role: str
+    status: str
+    last_reported_on: date | None
+    owes: bool
+
+
+@dataclass(frozen=True)
+class ItemView:
+    item_id: int
+    year: int
+    position: int
+    category: str
+    number: str
+    title: str
+    lead_representative: str
+    commitment: str
+    status: str
+    due_date: date | None
+    closed_on: date | None
+    final_text: str | None
+    assignments: tuple[AssignmentView, ...]
+
+    @property
+    def owing_units(self) -> list[str]:
+        return [a.unit for a in self.assignments if a.owes]
+
+
+def list_items(
+    session: Session,
+    *,
+    as_of: date,
+    interval_days: int,
+    year: int | None = None,
+    status: str | None = None,
+    unit: str | None = None,
+) -> list[ItemView]:
+    """Items with their assignments and who owes a report as of ``as_of``."""
+    query = select(FollowUpItem, Proposal).join(Proposal, FollowUpItem.proposal_id == Proposal.id)
+    if year is not None:
+        query = query.where(Proposal.year == year)
+    if status is not None:
+        if status not in tuple(ItemStatus):
+            raise InputError(f"status must be one of {', '.join(ItemStatus)}, not {status!r}")
+        query = query.where(FollowUpItem.status == status)
+    records = session.exec(
+        query.order_by(Proposal.year, FollowUpItem.position, FollowUpItem.id)
+    ).all()
+    units = {u.id: u.name for u in session.exec(select(Unit))}
+    wanted_unit = find_unit(session, unit).name if unit else None
+    item_ids = [item.id for item, _ in records]
+    by_item: dict[int, list[Assignment]] = {}
+    for assignment in session.exec(select(Assignment).order_by(Assignment.id)):
+        by_item.setdefault(assignment.item_id, []).append(assignment)
+    last_reports = {
+        (item_id, unit_id): last
+        for item_id, unit_id, last in session.exec(
+            select(ProgressUpdate.item_id, ProgressUpdate.unit_id, func.max(ProgressUpdate.reported_on))
+            .where(ProgressUpdate.reported_on <= as_of)
+            .group_by(ProgressUpdate.item_id, ProgressUpdate.unit_id)
+        )
+    }
+    views = []
+    for item, proposal in records:
+        assignments = tuple(
+            AssignmentView(
+                unit=units[a.unit_id],
+                role=a.role,
+                status=a.status,
+                last_reported_on=last_reports.get((item.id, a.unit_id)),  # type: ignore[arg-type]
+                owes=owes_report(
+                    item_closed_on=item.closed_on,
+                    assignment_closed_on=a.closed_on,
+                    last_reported_on=last_reports.get((item.id, a.unit_id)),  # type: ignore[arg-type]
+                    as_of=as_of,
+                    interval_days=interval_days,
+                ),
+            )
+            for a in sorted(by_item.get(item.id, []), key=lambda a: a.role != Role.LEAD)  # type: ignore[arg-type]
+        )
+        if wanted_unit and wanted_unit not in {a.unit for a in assignments}:
+            continue
+        views.append(
+            ItemView(
+                item_id=item.id,  # type: ignore[arg-type]
+                year=proposal.year,
+                position=item.position,
+                category=proposal.category,
+                number=proposal.number,
+                title=proposal.title,
+                lead_representative=proposal.lead_representative,
+                commitment=item.commitment,
+                status=item.status,
+                due_date=item.due_date,
+                closed_on=item.closed_on,
+                final_text=item.final_text,
+                assignments=assignments,
+            )
+        )
+    del item_ids
+    return views
+
+
+def item_history(session: Session, item_id: int) -> tuple[list[tuple[str, ProgressUpdate]], list[Event]]:
+    """The item's reports (with unit names) and its events, oldest first."""
+    units = {u.id: u.name for u in session.exec(select(Unit))}
+    updates = [
+        (units[u.unit_id], u)
+        for u in session.exec(
+            select(ProgressUpdate)
+            .where(ProgressUpdate.item_id == item_id)
+            .order_by(ProgressUpdate.reported_on, ProgressUpdate.id)
+        )
+    ]
+    events = list(
+        session.exec(
+            select(Event)
+            .where(Event.entity == "followupitem", Event.entity_id == item_id)
+            .order_by(Event.at, Event.id)
+        )
+    )
+    return updates, events

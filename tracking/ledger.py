@@ -1,0 +1,143 @@
+"""The ledger of messages: written before each send, finished after it.
+
+Sending is claimed with a conditional UPDATE (one row changed = yours), so overlapping runs never
+send the same message twice at once, and a sender that dies frees its claim when the lease ends.
+A crash between the send and :func:`mark_sent` means the message may go out once more: the ledger
+prefers a duplicate to a loss.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from tracking.models import DeliveryStatus, Notification
+
+CLAIM_LEASE = timedelta(minutes=10)
+_UNSENT = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A rendered message ready to be written to the ledger."""
+
+    unit_id: int | None
+    channel: str
+    kind: str
+    dedupe_key: str
+    recipients: tuple[str, ...]
+    subject: str
+    body_text: str
+    body_html: str
+
+
+def record_draft(session: Session, draft: Draft, *, now: datetime) -> Notification | None:
+    """Write ``draft`` as pending; None when a message with its key was already sent.
+
+    An unsent message with the same key takes the fresh content (the data may have changed since
+    the failed attempt). Older unsent messages of the same kind to the same unit are superseded.
+    """
+    existing = session.exec(
+        select(Notification).where(Notification.dedupe_key == draft.dedupe_key)
+    ).first()
+    if existing is not None and existing.status in (DeliveryStatus.SENT,):
+        return None
+    if existing is None:
+        existing = Notification(
+            unit_id=draft.unit_id,
+            channel=draft.channel,
+            kind=draft.kind,
+            dedupe_key=draft.dedupe_key,
+            created_at=now,
+            subject="",
+            body_text="",
+        )
+    existing.recipients = list(draft.recipients)
+    existing.subject = draft.subject
+    existing.body_text = draft.body_text
+    existing.body_html = draft.body_html
+    if existing.status == DeliveryStatus.SUPERSEDED:
+        existing.status = DeliveryStatus.PENDING
+    session.add(existing)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        # Another run wrote the same key between our read and our write: theirs stands.
+        return None
+    if draft.unit_id is not None:
+        session.execute(
+            update(Notification)
+            .where(
+                Notification.unit_id == draft.unit_id,  # type: ignore[arg-type]
+                Notification.kind == draft.kind,  # type: ignore[arg-type]
+                Notification.dedupe_key != draft.dedupe_key,  # type: ignore[arg-type]
+                Notification.status.in_(_UNSENT),  # type: ignore[attr-defined]
+            )
+            .values(status=DeliveryStatus.SUPERSEDED)
+        )
+    return existing
+
+
+def deliverable_ids(session: Session, *, now: datetime, max_attempts: int) -> list[int]:
+    """Messages a run should try now: unsent, not failed for good, unclaimed, attempts left."""
+    return list(
+        session.exec(
+            select(Notification.id)
+            .where(
+                Notification.status.in_(_UNSENT),  # type: ignore[attr-defined]
+                Notification.permanent_failure == False,  # noqa: E712
+                Notification.attempts < max_attempts,
+                or_(Notification.claimed_until.is_(None), Notification.claimed_until < now),  # type: ignore[union-attr,operator]
+            )
+            .order_by(Notification.id)
+        )
+    )
+
+
+def claim(session: Session, notification_id: int, *, now: datetime) -> Notification | None:
+    """Take the message for sending; None when another sender has it or it needs no sending."""
+    result = session.execute(
+        update(Notification)
+        .where(
+            and_(
+                Notification.id == notification_id,  # type: ignore[arg-type]
+                Notification.status.in_(_UNSENT),  # type: ignore[attr-defined]
+                Notification.permanent_failure == False,  # noqa: E712
+                or_(Notification.claimed_until.is_(None), Notification.claimed_until < now),  # type: ignore[union-attr,operator]
+            )
+        )
+        .values(
+            claimed_until=now + CLAIM_LEASE,
+            attempts=Notification.attempts + 1,
+            last_attempt_at=now,
+        )
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return session.get(Notification, notification_id, populate_existing=True)
+
+
+def mark_sent(session: Session, notification_id: int, *, now: datetime) -> None:
+    session.execute(
+        update(Notification)
+        .where(Notification.id == notification_id)  # type: ignore[arg-type]
+        .values(status=DeliveryStatus.SENT, sent_at=now, claimed_until=None, last_error="")
+    )
+
+
+def mark_failed(
+    session: Session, notification_id: int, *, error: str, permanent: bool, now: datetime
+) -> None:
+    session.execute(
+        update(Notification)
+        .where(Notification.id == notification_id)  # type: ignore[arg-type]
+        .values(
+            status=DeliveryStatus.FAILED,
+            permanent_failure=permanent,
+            last_error=error,
+            claimed_until=None,
+        )
+    )

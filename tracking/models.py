@@ -1,0 +1,158 @@
+"""duban's records. Plain data: the rules and the import, chase and compile code act on them.
+
+Datetimes are zone-aware and come back in UTC (SQLModel's UTCDateTime); dates (report dates,
+deadlines) are the local calendar dates users speak in. No ``from __future__ import annotations`` here: it breaks
+SQLModel's relationship and column inference.
+"""
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class Category(StrEnum):
+    NPC_SUGGESTION = "人大建议"
+    CPPCC_PROPOSAL = "政协提案"
+
+
+class ItemStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Role(StrEnum):
+    LEAD = "lead"
+    CO = "co"
+
+
+class AssignmentStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class UpdateKind(StrEnum):
+    PROGRESS = "progress"
+    FINAL = "final"
+
+
+class UpdateSource(StrEnum):
+    CLI = "cli"
+    IMPORT = "import"
+    WEB = "web"
+    SPREADSHEET = "spreadsheet"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    # A newer message of the same kind to the same unit replaced this undelivered one.
+    SUPERSEDED = "superseded"
+
+
+class Proposal(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("year", "category", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    year: int = Field(index=True)
+    category: str = Field(max_length=16)
+    number: str = Field(max_length=32)
+    lead_representative: str = Field(default="", max_length=64)
+    signer_count: int | None = None
+    title: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    handling_type: str = Field(default="主办", max_length=16)
+
+
+class Unit(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128, unique=True)
+    aliases: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    emails: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class FollowUpItem(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("proposal_id", "ordinal"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True)
+    ordinal: int = Field(default=1, description="Its place among its proposal's items.")
+    position: int = Field(default=0, description="Its 序号 in the year's summary table.")
+    commitment: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default=ItemStatus.OPEN, max_length=16, index=True)
+    due_date: date | None = None
+    created_at: datetime
+    closed_at: datetime | None = None
+    closed_on: date | None = Field(default=None, description="Date of the closing report.")
+    final_text: str | None = Field(
+        default=None,
+        sa_column=Column(Text, nullable=True),
+        description="A coordinator's own 落实情况反馈; wins over the compiled text.",
+    )
+
+
+class Assignment(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("item_id", "unit_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="followupitem.id", index=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    role: str = Field(max_length=8)
+    status: str = Field(default=AssignmentStatus.OPEN, max_length=16)
+    due_date: date | None = None
+    last_reported_on: date | None = None
+    closed_on: date | None = None
+
+
+class ProgressUpdate(SQLModel, table=True):
+    """Append-only: a correction is a new row, never an edit."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="followupitem.id", index=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    kind: str = Field(max_length=16)
+    reported_on: date
+    reported_by: str = Field(default="", max_length=128)
+    source: str = Field(max_length=16)
+    recorded_at: datetime
+
+
+class Notification(SQLModel, table=True):
+    """The ledger: one row per message, written before the send and finished after it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int | None = Field(default=None, foreign_key="unit.id", index=True)
+    channel: str = Field(max_length=16)
+    kind: str = Field(max_length=32)
+    dedupe_key: str = Field(max_length=200, unique=True)
+    recipients: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    subject: str = Field(sa_column=Column(Text, nullable=False))
+    body_text: str = Field(sa_column=Column(Text, nullable=False))
+    body_html: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    status: str = Field(default=DeliveryStatus.PENDING, max_length=16, index=True)
+    attempts: int = 0
+    permanent_failure: bool = False
+    last_error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_at: datetime
+    last_attempt_at: datetime | None = None
+    claimed_until: datetime | None = Field(
+        default=None, description="A sender holds the message until then; a crash frees it."
+    )
+    sent_at: datetime | None = None
+
+
+class Event(SQLModel, table=True):
+    """The audit trail: who changed what, when, with the values before and after."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    actor: str = Field(max_length=128)
+    action: str = Field(max_length=64)
+    entity: str = Field(max_length=32)
+    entity_id: int | None = None
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))

@@ -1,0 +1,230 @@
+"""Writing the year's summary table (汇总表) as XLSX, tab-separated text and HTML.
+
+The columns and their order are those of the table units publish (see ``SUMMARY_HEADER``), so
+the output can be sent on as it is. Every file is written to a temporary sibling and moved
+into place, so an interrupted run leaves the previous file or the new one, never half of one.
+"""
+
+import csv
+import os
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+)
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+SUMMARY_HEADER: tuple[str, ...] = (
+    "序号",
+    "类别",
+    "编号",
+    "领衔代表",
+    "人数",
+    "建议提案题目",
+    "办理类型",
+    "主办单位",
+    "协办单位",
+    "跟踪落实事项",
+    "落实情况反馈",
+)
+
+# Excel column widths (in characters of the default font; a Chinese character counts about 2).
+_COLUMN_WIDTHS = (6, 10, 8, 10, 6, 36, 9, 14, 22, 44, 64)
+_SEQ_COLUMN, _NUMBER_COLUMN, _SIGNERS_COLUMN = 1, 3, 5
+_TITLE_ROW, _HEADER_ROW = 1, 2
+
+_THIN = Side(style="thin", color="000000")
+_BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    seq: int
+    category: str
+    number: str
+    lead_representative: str
+    signer_count: int | None
+    title: str
+    handling_type: str
+    lead_unit: str
+    co_units: tuple[str, ...]
+    commitment: str
+    feedback: str
+
+    def cells(self) -> tuple[str, ...]:
+        """The row as text in ``SUMMARY_HEADER`` order; co-units space-separated as published."""
+        return (
+            str(self.seq),
+            self.category,
+            self.number,
+            self.lead_representative,
+            "" if self.signer_count is None else str(self.signer_count),
+            self.title,
+            self.handling_type,
+            self.lead_unit,
+            " ".join(self.co_units),
+            self.commitment,
+            self.feedback,
+        )
+
+
+def write_summary(
+    rows: Iterable[SummaryRow],
+    out_dir: Path,
+    *,
+    year: int,
+    title: str,
+    template_dir: Path | None = None,
+) -> dict[str, Path]:
+    """Write ``summary-{year}.xlsx``, ``.tsv`` and ``.html`` into ``out_dir``, creating it."""
+    rows = tuple(rows)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {kind: out_dir / f"summary-{year}.{kind}" for kind in ("xlsx", "tsv", "html")}
+    write_xlsx(rows, paths["xlsx"], title, sheet_title=f"{year}年度")
+    write_tsv(rows, paths["tsv"], title)
+    write_html(rows, paths["html"], title, template_dir=template_dir)
+    return paths
+
+
+def write_tsv(rows: Iterable[SummaryRow], path: Path, title: str) -> None:
+    """The published layout: title line, blank line, header, one line per row; UTF-8, ``\\n``."""
+
+    def write(target: Path) -> None:
+        with target.open("w", encoding="utf-8", newline="") as stream:
+            writer = csv.writer(stream, dialect="excel", delimiter="\t", lineterminator="\n")
+            writer.writerow([title])
+            writer.writerow([])
+            writer.writerow(SUMMARY_HEADER)
+            writer.writerows([_unify_line_breaks(cell) for cell in row.cells()] for row in rows)
+
+    _write_atomically(path, write)
+
+
+def _unify_line_breaks(cell: str) -> str:
+    # With "\n" as the line terminator the csv writer quotes cells holding "\n" but not a lone
+    # "\r", which a reader would then take for the end of the record.
+    return cell.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def write_xlsx(
+    rows: Iterable[SummaryRow], path: Path, title: str, *, sheet_title: str = "汇总表"
+) -> None:
+    """A workbook laid out like the published table, ready to print on landscape A4."""
+    data_rows = tuple(rows)
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = sheet_title
+    _write_title(sheet, title)
+    _write_header(sheet)
+    for number, row in enumerate(data_rows, start=_HEADER_ROW + 1):
+        _write_row(sheet, number, row)
+    for column, width in enumerate(_COLUMN_WIDTHS, start=1):
+        sheet.column_dimensions[get_column_letter(column)].width = width
+    last_column = get_column_letter(len(SUMMARY_HEADER))
+    sheet.freeze_panes = f"A{_HEADER_ROW + 1}"
+    sheet.auto_filter.ref = f"A{_HEADER_ROW}:{last_column}{_HEADER_ROW + len(data_rows)}"
+    _set_up_page(sheet)
+    _write_atomically(path, workbook.save)
+
+
+def _write_title(sheet: Worksheet, title: str) -> None:
+    sheet.merge_cells(
+        start_row=_TITLE_ROW, start_column=1, end_row=_TITLE_ROW, end_column=len(SUMMARY_HEADER)
+    )
+    cell = sheet.cell(row=_TITLE_ROW, column=1, value=title)
+    cell.font = Font(bold=True, size=16)
+    cell.alignment = Alignment(horizontal="center", vertical="center")
+    sheet.row_dimensions[_TITLE_ROW].height = 32
+
+
+def _write_header(sheet: Worksheet) -> None:
+    fill = PatternFill(fill_type="solid", start_color="D9E1F2", end_color="D9E1F2")
+    for column, name in enumerate(SUMMARY_HEADER, start=1):
+        cell = sheet.cell(row=_HEADER_ROW, column=column, value=name)
+        cell.font = Font(bold=True)
+        cell.fill = fill
+        cell.border = _BORDER
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+
+
+def _write_row(sheet: Worksheet, number: int, row: SummaryRow) -> None:
+    # Text pasted from Word can hold control characters (e.g. \x0b) that XML cannot carry and
+    # openpyxl refuses; they have no visible meaning, so they are dropped.
+    values: list[str | int | None] = [ILLEGAL_CHARACTERS_RE.sub("", cell) for cell in row.cells()]
+    # Numbers stay numbers so that sorting and sums work; 编号 stays text ("0730" is not 730).
+    values[_SEQ_COLUMN - 1] = row.seq
+    values[_SIGNERS_COLUMN - 1] = row.signer_count
+    for column, value in enumerate(values, start=1):
+        # An absent value is an empty cell, not a zero-length string, as if typed in Excel.
+        cell = sheet.cell(row=number, column=column, value=None if value == "" else value)
+        cell.border = _BORDER
+        centred = column in (_SEQ_COLUMN, _NUMBER_COLUMN, _SIGNERS_COLUMN)
+        cell.alignment = Alignment(
+            horizontal="center" if centred else "left", vertical="top", wrap_text=True
+        )
+        if column == _NUMBER_COLUMN:
+            cell.number_format = "@"
+
+
+def _set_up_page(sheet: Worksheet) -> None:
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    # Fit all columns on the page width; as many pages down as the rows need.
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.print_title_rows = f"{_HEADER_ROW}:{_HEADER_ROW}"
+    sheet.print_options.horizontalCentered = True
+    sheet.page_margins.left = sheet.page_margins.right = 0.4
+    sheet.page_margins.top = sheet.page_margins.bottom = 0.6
+
+
+def write_html(
+    rows: Iterable[SummaryRow], path: Path, title: str, *, template_dir: Path | None = None
+) -> None:
+    """A standalone printable page from ``summary.html``; ``template_dir`` may override it."""
+    loaders: list[BaseLoader] = [PackageLoader("tracking", "templates")]
+    if template_dir is not None:
+        loaders.insert(0, FileSystemLoader(template_dir))
+    environment = Environment(
+        loader=ChoiceLoader(loaders),
+        autoescape=True,
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    page = environment.get_template("summary.html").render(
+        title=title, header=SUMMARY_HEADER, rows=list(rows)
+    )
+
+    def write(target: Path) -> None:
+        target.write_text(page, encoding="utf-8", newline="")
+
+    _write_atomically(path, write)
+
+
+def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Have ``write`` fill a temporary sibling of ``path``, then move it over ``path``."""
+    # A fresh name rather than tempfile.mkstemp: mkstemp creates the file mode 0600, and the
+    # summary would keep that mode after the move instead of the usual umask-based one.
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        write(temporary)
+        # Flush to disk before the move, or a power cut could leave the new name on empty data.
+        with temporary.open("r+b") as stream:
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

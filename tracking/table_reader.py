@@ -1,0 +1,179 @@
+"""Reading a table file (XLSX, CSV, tab-separated text) into raw cells.
+
+This module knows nothing of what the columns mean: the importer finds the header and maps
+columns. What it guarantees is that every row carries the line (or sheet row) the user will
+see in their editor, so that a problem can be reported as ``file:line``.
+"""
+
+import csv
+import io
+import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import BinaryIO
+
+from openpyxl import load_workbook
+
+from tracking.errors import InputError
+
+# What spreadsheet programs save on Chinese Windows is GBK; GB18030 is its superset.
+_FALLBACK_ENCODING = "gb18030"
+_DISPLAY_NAMES = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16", "utf-8": "UTF-8", "gb18030": "GB18030"}
+
+# Fed to the CSV parser after the last line: if it ends up inside a cell, a quote opened
+# somewhere was never closed and the parser swallowed the rest of the file into that cell.
+_END_SENTINEL = "\x00duban:end-of-file\x00"
+
+
+@dataclass(frozen=True)
+class RawRow:
+    """One non-blank row: ``line`` is the physical line (or sheet row) where it starts.
+
+    ``cells`` are as many as the file holds: a row may stop before the header's last column
+    (an XLSX row ends at its last stored cell) or run past it with empty cells.
+    """
+
+    line: int
+    cells: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    path: Path
+    rows: tuple[RawRow, ...]
+    encoding: str | None  # None for XLSX, which has no text encoding of its own
+
+
+def read_table(path: Path) -> Table:
+    """Read ``path`` by its suffix: ``.xlsx`` as a workbook (first sheet), anything else as text.
+
+    Text is tab-separated unless no line has a tab and some line has a comma (or the suffix is
+    ``.csv``). Rows whose cells are all empty are left out; the others keep their true line.
+    """
+    suffix = path.suffix.lower()
+    if suffix in {".xls", ".et"}:
+        raise InputError(f"{path}: old binary spreadsheet format; save it as .xlsx and try again")
+    if suffix == ".xlsx":
+        return Table(path=path, rows=tuple(_non_blank(_xlsx_rows(path))), encoding=None)
+    text, encoding = _decode(path, _read_bytes(path))
+    delimiter = "," if suffix == ".csv" or ("\t" not in text and "," in text) else "\t"
+    return Table(
+        path=path, rows=tuple(_non_blank(_text_rows(path, text, delimiter))), encoding=encoding
+    )
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise _unreadable(path, error) from error
+
+
+def _unreadable(path: Path, error: OSError) -> InputError:
+    if isinstance(error, FileNotFoundError):
+        return InputError(f"{path}: file not found")
+    return InputError(f"{path}: cannot read the file ({error.strerror or error})")
+
+
+def _decode(path: Path, data: bytes) -> tuple[str, str]:
+    """The text of ``data`` and the name of the encoding it was in."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        encodings = ["utf-8-sig"]
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        # Excel's "Unicode text (*.txt)" export: tab-separated UTF-16 with a byte-order mark.
+        encodings = ["utf-16"]
+    else:
+        encodings = ["utf-8", _FALLBACK_ENCODING]
+    failures: list[UnicodeDecodeError] = []
+    for encoding in encodings:
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError as error:
+            failures.append(error)
+    # The encoding that got furthest is most likely the file's real one, so its failure
+    # points at the damaged spot rather than at the first non-ASCII character.
+    furthest = max(failures, key=lambda error: error.start)
+    line = data.count(b"\n", 0, furthest.start) + 1
+    names = " or ".join(_DISPLAY_NAMES[encoding] for encoding in encodings)
+    raise InputError(f"{path}:{line}: cannot decode as {names}") from furthest
+
+
+def _text_rows(path: Path, text: str, delimiter: str) -> Iterator[RawRow]:
+    # newline="" splits only on \n, \r\n and \r (str.splitlines would also split on form feeds
+    # and U+2028, miscounting lines) and leaves line breaks inside quoted cells to the parser.
+    lines = itertools.chain(io.StringIO(text, newline=""), [_END_SENTINEL])
+    reader = csv.reader(lines, dialect="excel", delimiter=delimiter)
+    consumed = 0  # physical lines read by the parser before the current record
+    try:
+        for record in reader:
+            start, consumed = consumed + 1, reader.line_num
+            if record and _END_SENTINEL in record[-1]:
+                if record == [_END_SENTINEL]:
+                    return
+                raise InputError(
+                    f'{path}:{start}: a quote (") opened in this row is never closed, '
+                    "so the rest of the file would be read as one cell"
+                )
+            yield RawRow(line=start, cells=tuple(_clean(cell) for cell in record))
+    except csv.Error as error:
+        raise InputError(f"{path}:{reader.line_num}: {error}") from error
+
+
+def _xlsx_rows(path: Path) -> list[RawRow]:
+    try:
+        stream = path.open("rb")
+    except OSError as error:
+        raise _unreadable(path, error) from error
+    with stream:
+        try:
+            return _first_sheet_rows(path, stream)
+        except InputError:
+            raise
+        except Exception as error:
+            # openpyxl reports a damaged or foreign file through many unrelated exception
+            # types (BadZipFile, KeyError, XML parse errors...); to the user they all mean this.
+            raise InputError(f"{path}: not a valid XLSX file ({error})") from error
+
+
+def _first_sheet_rows(path: Path, stream: BinaryIO) -> list[RawRow]:
+    workbook = load_workbook(stream, read_only=True, data_only=True)
+    try:
+        if not workbook.worksheets:
+            raise InputError(f"{path}: the workbook has no worksheet")
+        sheet = workbook.worksheets[0]
+        # Some generators write a wrong <dimension> (e.g. "A1"); read-only mode trusts it
+        # and would silently return only the first cell.
+        sheet.reset_dimensions()
+        # Rows missing from the file come back as empty tuples, so the count is the row number.
+        return [
+            RawRow(line=number, cells=tuple(_cell_text(value) for value in values))
+            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1)
+        ]
+    finally:
+        workbook.close()
+
+
+def _cell_text(value: object) -> str:
+    """An XLSX cell value as the text the user sees: 730.0 is "730", an empty cell is ""."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        if value.time() == time(0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return _clean(str(value))
+
+
+def _clean(cell: str) -> str:
+    # str.strip also removes the full-width space U+3000 that Chinese typing leaves behind.
+    return cell.strip()
+
+
+def _non_blank(rows: Iterable[RawRow]) -> Iterator[RawRow]:
+    return (row for row in rows if any(row.cells))

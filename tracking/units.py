@@ -1,0 +1,184 @@
+"""Units: the directory that matches names and aliases, and the units file users edit.
+
+The units file is TOML, one ``[[unit]]`` table per unit::
+
+    [[unit]]
+    name = "市民政局"
+    aliases = ["沈阳市民政局"]
+    emails = ["mzj@example.org"]
+"""
+
+import re
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlmodel import Session, select
+
+from tracking.audit import record_event, snapshot
+from tracking.errors import InputError
+from tracking.models import Unit
+from tracking.names import squeeze
+
+_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+
+
+class UnitDirectory:
+    """Every unit, found by its name or any alias, ignoring white space."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._by_key: dict[str, Unit] = {}
+        for unit in session.exec(select(Unit)):
+            self._remember(unit)
+
+    def _remember(self, unit: Unit) -> None:
+        for name in (unit.name, *unit.aliases):
+            self._by_key.setdefault(squeeze(name), unit)
+
+    def find(self, name: str) -> Unit | None:
+        return self._by_key.get(squeeze(name))
+
+    def get_or_create(self, name: str, *, now: datetime, actor: str) -> tuple[Unit, bool]:
+        """The unit called ``name``, created (with an event) when no unit or alias matches."""
+        unit = self.find(name)
+        if unit is not None:
+            return unit, False
+        unit = Unit(name=squeeze(name))
+        self._session.add(unit)
+        self._session.flush()
+        record_event(
+            self._session,
+            at=now,
+            actor=actor,
+            action="unit.create",
+            entity="unit",
+            entity_id=unit.id,
+            after=snapshot(unit, ["name"]),
+        )
+        self._remember(unit)
+        return unit, True
+
+
+class UnitEntry(BaseModel):
+    """One ``[[unit]]`` of the units file, validated at the boundary."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1)
+    aliases: list[str] = Field(default_factory=list)
+    emails: list[str] = Field(default_factory=list)
+
+    @field_validator("emails")
+    @classmethod
+    def _addresses(cls, emails: list[str]) -> list[str]:
+        for address in emails:
+            if not _EMAIL.match(address):
+                raise ValueError(f"{address!r} is not an e-mail address")
+        return emails
+
+
+@dataclass(frozen=True)
+class UnitsLoadReport:
+    created: int
+    updated: int
+    unchanged: int
+
+
+def read_units_file(path: Path) -> list[UnitEntry]:
+    """The units in ``path``; every problem is reported as ``file: unit[N].field: reason``."""
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the units file: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: not valid TOML: {exc}") from None
+    unknown = set(data) - {"unit"}
+    if unknown:
+        raise InputError(f"{path}: unknown top-level keys {sorted(unknown)}; expected [[unit]]")
+    raw_units = data.get("unit", [])
+    if not isinstance(raw_units, list):
+        raise InputError(f"{path}: 'unit' must be an array of tables ([[unit]])")
+
+    entries: list[UnitEntry] = []
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(raw_units, start=1):
+        try:
+            entry = UnitEntry.model_validate(raw)
+        except ValidationError as exc:
+            for error in exc.errors():
+                field = ".".join(str(part) for part in error["loc"])
+                message = error["msg"].removeprefix("Value error, ")
+                problems.append(f"{path}: unit[{index}].{field}: {message}")
+            continue
+        for name in (entry.name, *entry.aliases):
+            key = squeeze(name)
+            if key in seen:
+                problems.append(
+                    f"{path}: unit[{index}]: {name!r} is already used by unit[{seen[key]}]"
+                )
+            seen[key] = index
+        entries.append(entry)
+    if problems:
+        raise InputError(f"{path}: {len(problems)} problem(s); nothing was loaded", problems)
+    return entries
+
+
+def load_units(
+    session: Session, entries: Iterable[UnitEntry], *, now: datetime, actor: str
+) -> UnitsLoadReport:
+    """Create or update units from the file's entries; a unit the table created gets contacts."""
+    directory = UnitDirectory(session)
+    created = updated = unchanged = 0
+    for entry in entries:
+        unit = directory.find(entry.name) or next(
+            (found for alias in entry.aliases if (found := directory.find(alias))), None
+        )
+        wanted = {
+            "name": squeeze(entry.name),
+            "aliases": [squeeze(alias) for alias in entry.aliases],
+            "emails": list(entry.emails),
+        }
+        if unit is None:
+            unit = Unit(**wanted)
+            session.add(unit)
+            session.flush()
+            record_event(
+                session,
+                at=now,
+                actor=actor,
+                action="unit.create",
+                entity="unit",
+                entity_id=unit.id,
+                after=snapshot(unit, list(wanted)),
+            )
+            created += 1
+            continue
+        before = snapshot(unit, list(wanted))
+        if before == wanted:
+            unchanged += 1
+            continue
+        for key, value in wanted.items():
+            setattr(unit, key, value)
+        session.add(unit)
+        record_event(
+            session,
+            at=now,
+            actor=actor,
+            action="unit.update",
+            entity="unit",
+            entity_id=unit.id,
+            before=before,
+            after=wanted,
+        )
+        updated += 1
+    return UnitsLoadReport(created=created, updated=updated, unchanged=unchanged)
+
+
+def units_without_contact(session: Session) -> list[Unit]:
+    return [unit for unit in session.exec(select(Unit).order_by(Unit.name)) if not unit.emails]
