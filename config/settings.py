@@ -150,5 +150,6 @@ def _describe(exc: ValidationError, path: Path | None, environ: Mapping[str, str
         if error["type"] == "extra_forbidden":
             lines.append(f"{path}: {field}: unknown setting")
         else:
-            lines.append(f"{where}: {error['msg']} (got {error.get('input')!r})")
+            message = error["msg"].removeprefix("Value error, ")
+            lines.append(f"{where}: {message} (got {error.get('input')!r})")
     return "invalid settings:\n  " + "\n  ".join(lines)

@@ -1,0 +1,240 @@
+"""The chase's plain steps against a real SMTP server on loopback (no Prefect here)."""
+
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from smtp_server import LoopbackSMTP
+from sqlmodel import select
+
+from flows import delivery
+from flows.app import App
+from notifications.mail import SmtpBackend
+from tracking.db import transaction
+from tracking.importer import import_table
+from tracking.items import ItemRef, find_item, find_unit
+from tracking.models import DeliveryStatus, Notification, UpdateKind, UpdateSource
+from tracking.rules import owes_report
+from tracking.units import load_units, read_units_file
+from tracking.updates import record_update
+
+ZONE = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2022, 6, 15, 9, 30, tzinfo=ZONE)
+JUNE = date(2022, 6, 15)
+UNITS = Path(__file__).resolve().parent.parent / "config" / "demo" / "units.toml"
+EXPECTED_RECIPIENTS = {
+    "mzj-duban@example.org": 11,  # 市民政局 leads every item
+    "wjw-duban@example.org": 4,
+    "fgw-duban@example.org": 3,
+    "rsj-duban@example.org": 4,
+    "jyj-duban@example.org": 2,
+    "gxj-duban@example.org": 1,
+    "czj-duban@example.org": 1,
+}
+
+
+def chase(app: App, as_of: date, now: datetime = NOW) -> list[delivery.DeliveryOutcome]:
+    """What the flow does, step by step, without Prefect."""
+    digests = delivery.plan(app, as_of)
+    delivery.draft_digests(app, digests, as_of=as_of, now=now)
+    return [delivery.deliver(app, nid, now) for nid in delivery.pending_ids(app, now)]
+
+
+@pytest.fixture
+def smtp():
+    with LoopbackSMTP() as server:
+        yield server
+
+
+@pytest.fixture
+def app(make_app, smtp: LoopbackSMTP, seed: Path) -> App:
+    app = make_app(mail=SmtpBackend(smtp.host, smtp.port, timeout=5))
+    import_table(
+        app.engine, seed, year=2022, reported_on=JUNE, now=NOW, include_feedback=False
+    )
+    with transaction(app.engine) as session:
+        load_units(session, read_units_file(UNITS), now=NOW, actor="test")
+    return app
+
+
+def report(app: App, number: str, unit: str, on: date, *, final: bool = False) -> None:
+    with transaction(app.engine) as session:
+        record_update(
+            session,
+            item=find_item(session, ItemRef(number=number)),
+            unit=find_unit(session, unit),
+            text=f"{unit}的报告",
+            kind=UpdateKind.FINAL if final else UpdateKind.PROGRESS,
+            reported_on=on,
+            source=UpdateSource.CLI,
+            reported_by="test",
+            now=NOW,
+        )
+
+
+def items_in(message) -> int:
+    return message.get_body(("plain",)).get_content().count("事项编号：")
+
+
+def test_one_digest_per_unit_with_its_items(app: App, smtp: LoopbackSMTP) -> None:
+    outcomes = chase(app, JUNE)
+
+    assert [o.status for o in outcomes] == ["sent"] * 7
+    received = {m["To"]: m for m in smtp.messages}
+    assert set(received) == set(EXPECTED_RECIPIENTS)
+    assert {to: items_in(m) for to, m in received.items()} == EXPECTED_RECIPIENTS
+    health = received["wjw-duban@example.org"]
+    assert health["Subject"] == "【督办提醒】请于2022年6月22日前报送4项建议提案落实进展"
+    body = health.get_body(("plain",)).get_content()
+    assert body.startswith("市卫生健康委：")
+    assert "关于完善街路标识牌的建议" in body and "协办意见和进展" in body
+    assert "市民政局\n2022年6月15日" in body  # signed by the body
+
+
+def test_a_second_run_the_same_day_sends_nothing(app: App, smtp: LoopbackSMTP) -> None:
+    chase(app, JUNE)
+    again = chase(app, JUNE, now=NOW.replace(hour=15))
+
+    assert again == []
+    assert len(smtp.messages) == 7
+    with transaction(app.engine) as session:
+        rows = session.exec(select(Notification)).all()
+    assert len(rows) == 7 and {r.status for r in rows} == {DeliveryStatus.SENT}
+
+
+def test_a_refusing_server_is_recorded_and_the_next_run_delivers(
+    app: App, smtp: LoopbackSMTP
+) -> None:
+    smtp.refuse_with(451, "4.3.0 mailbox busy, try later")
+    first = chase(app, JUNE)
+
+    assert {o.status for o in first} == {"failed"}
+    assert "451" in first[0].error
+    with transaction(app.engine) as session:
+        failed = session.exec(select(Notification)).all()
+    assert {(n.status, n.attempts, n.permanent_failure) for n in failed} == {
+        (DeliveryStatus.FAILED, 1, False)
+    }
+    assert all("4.3.0 mailbox busy" in n.last_error for n in failed)
+    assert smtp.messages == []
+
+    smtp.accept()
+    second = chase(app, JUNE, now=NOW.replace(hour=10))
+
+    assert [o.status for o in second] == ["sent"] * 7
+    assert len(smtp.messages) == 7
+    with transaction(app.engine) as session:
+        sent = session.exec(select(Notification)).all()
+    assert {(n.status, n.attempts, n.last_error) for n in sent} == {(DeliveryStatus.SENT, 2, "")}
+
+
+def test_one_refused_recipient_does_not_stop_the_others(app: App, smtp: LoopbackSMTP) -> None:
+    with transaction(app.engine) as session:
+        find_unit(session, "市财政局").emails = ["nobody@example.org"]
+    real_handler = smtp._controller.handler  # refuse one address only, at RCPT
+
+    async def handle_rcpt(server, session, envelope, address, options):  # type: ignore[no-untyped-def]
+        if address == "nobody@example.org":
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    real_handler.handle_RCPT = handle_rcpt
+    outcomes = chase(app, JUNE)
+
+    assert sorted(o.status for o in outcomes) == ["failed"] + ["sent"] * 6
+    assert len(smtp.messages) == 6
+    with transaction(app.engine) as session:
+        failed = session.exec(
+            select(Notification).where(Notification.status == DeliveryStatus.FAILED)
+        ).one()
+    assert failed.permanent_failure and "550" in failed.last_error
+    # A permanent failure is not retried by the next run.
+    assert chase(app, JUNE, now=NOW.replace(hour=11)) == []
+
+
+def test_a_unit_without_e_mail_fails_for_good_and_says_why(make_app, seed: Path) -> None:
+    app = make_app()  # the outbox backend; no units file loaded, so nobody has an address
+    import_table(app.engine, seed, year=2022, reported_on=JUNE, now=NOW, include_feedback=False)
+
+    outcomes = chase(app, JUNE)
+
+    assert len(outcomes) == 7 and {o.status for o in outcomes} == {"failed"}
+    assert all("no recipients" in o.error for o in outcomes)
+    assert not list(app.settings.resolved_outbox_dir.glob("*.eml"))
+
+
+def test_the_outbox_default_writes_one_eml_per_unit(make_app, seed: Path) -> None:
+    app = make_app()
+    import_table(app.engine, seed, year=2022, reported_on=JUNE, now=NOW, include_feedback=False)
+    with transaction(app.engine) as session:
+        load_units(session, read_units_file(UNITS), now=NOW, actor="test")
+
+    chase(app, JUNE)
+    chase(app, JUNE)
+
+    files = sorted(app.settings.resolved_outbox_dir.glob("*.eml"))
+    assert len(files) == 7
+    assert files[0].name.startswith("digest-") and files[0].name.endswith("-2022-06-15.eml")
+
+
+def test_recent_reports_are_not_chased_and_later_ones_are_not_seen(
+    app: App, smtp: LoopbackSMTP
+) -> None:
+    report(app, "152", "市卫生健康委", date(2022, 6, 1))  # within 30 days: nothing owed
+    report(app, "730", "市卫生健康委", date(2022, 6, 20))  # after as_of: not seen
+
+    chase(app, JUNE)
+
+    health = next(m for m in smtp.messages if m["To"] == "wjw-duban@example.org")
+    body = health.get_body(("plain",)).get_content()
+    assert items_in(health) == 3
+    assert "第152号" not in body and "第730号" in body
+
+
+def test_a_leads_final_feedback_closes_the_item_for_everyone(app: App, smtp: LoopbackSMTP) -> None:
+    report(app, "152", "市民政局", date(2022, 6, 10), final=True)  # 市卫生健康委 co-handles 152
+
+    chase(app, JUNE)
+
+    bodies = {m["To"]: m.get_body(("plain",)).get_content() for m in smtp.messages}
+    assert "第152号" not in bodies["wjw-duban@example.org"]
+    assert "第152号" not in bodies["mzj-duban@example.org"]
+    assert items_in(next(m for m in smtp.messages if m["To"] == "mzj-duban@example.org")) == 10
+
+
+def test_a_new_day_supersedes_an_undelivered_digest(app: App, smtp: LoopbackSMTP) -> None:
+    smtp.refuse_with(451, "4.3.0 try later")
+    chase(app, JUNE)
+    smtp.accept()
+
+    chase(app, date(2022, 6, 16), now=NOW.replace(day=16))
+
+    assert len(smtp.messages) == 7  # the fresh digests only, not yesterday's as well
+    with transaction(app.engine) as session:
+        statuses = sorted(n.status for n in session.exec(select(Notification)))
+    assert statuses == [DeliveryStatus.SENT] * 7 + [DeliveryStatus.SUPERSEDED] * 7
+
+
+@pytest.mark.parametrize(
+    ("last", "closed", "expected"),
+    [
+        (None, None, True),
+        (date(2022, 5, 17), None, False),  # 29 days before: still fresh
+        (date(2022, 5, 16), None, True),  # 30 days before: owed again
+        (None, date(2022, 6, 15), False),  # closed that day
+        (None, date(2022, 6, 16), True),  # closed later: open as of the 15th
+    ],
+)
+def test_owes_report_rule(last: date | None, closed: date | None, expected: bool) -> None:
+    assert (
+        owes_report(
+            item_closed_on=closed,
+            assignment_closed_on=None,
+            last_reported_on=last,
+            as_of=JUNE,
+            interval_days=30,
+        )
+        is expected
+    )
