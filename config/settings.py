@@ -31,8 +31,12 @@ class Settings(BaseSettings):
     state_dir: Path = Field(
         Path("var"), description="Folder for the default database, outbox and Prefect's own state."
     )
-    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in state_dir.")
-    outbox_dir: Path | None = Field(None, description="Folder of .eml files; default state_dir/outbox.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default SQLite in state_dir."
+    )
+    outbox_dir: Path | None = Field(
+        None, description="Folder of .eml files; default state_dir/outbox."
+    )
     mail_backend: Literal["outbox", "smtp"] = "outbox"
     mail_from: str = "duban@localhost"
     smtp_host: str = "localhost"
@@ -82,7 +86,9 @@ class Settings(BaseSettings):
     @classmethod
     def _supported_database(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("sqlite:", "postgresql:", "postgresql+")):
-            raise ValueError("must start with sqlite:/// or postgresql:// (e.g. postgresql+psycopg://)")
+            raise ValueError(
+                "must start with sqlite:/// or postgresql:// (e.g. postgresql+psycopg://)"
+            )
         return value
 
     @model_validator(mode="after")

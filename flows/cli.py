@@ -133,7 +133,9 @@ def _print_import(report: ImportReport) -> None:
 
 
 @units_app.command("load")
-def units_load(file: Annotated[Path, typer.Argument(help="Units file (TOML, [[unit]] tables).")]) -> None:
+def units_load(
+    file: Annotated[Path, typer.Argument(help="Units file (TOML, [[unit]] tables).")],
+) -> None:
     """Create or update units, their aliases and contact e-mails, from a units file."""
     with _running() as duban:
         entries = read_units_file(file)
@@ -179,7 +181,9 @@ def chase(
     as_of: Annotated[
         datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Chase as of this date [today].")
     ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; send nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; send nothing.")
+    ] = False,
 ) -> None:
     """Send each unit that owes reports its one digest (a re-run the same day sends nothing)."""
     from flows import delivery
@@ -229,7 +233,9 @@ def _print_chase(report) -> None:  # type: ignore[no-untyped-def]
 def compile_command(
     year: Annotated[int, typer.Option(help="The year to compile.")],
     out: Annotated[Path, typer.Option(help="Folder for the XLSX, TSV and HTML files.")],
-    title: Annotated[str | None, typer.Option(help="Title row [<lead unit><year>年度…汇总表].")] = None,
+    title: Annotated[
+        str | None, typer.Option(help="Title row [<lead unit><year>年度…汇总表].")
+    ] = None,
 ) -> None:
     """Compile 落实情况反馈 and write the year's summary table."""
     with _running() as duban:
@@ -269,7 +275,9 @@ def assign(
     number: Annotated[str, typer.Option(help="The proposal's number.")],
     commitment: Annotated[str, typer.Option(help="The follow-up item (跟踪落实事项).")],
     lead: Annotated[str, typer.Option(help="Lead unit (主办单位).")],
-    co: Annotated[list[str] | None, typer.Option(help="Co-handling unit; repeat for several.")] = None,
+    co: Annotated[
+        list[str] | None, typer.Option(help="Co-handling unit; repeat for several.")
+    ] = None,
     due: DateOption = None,
     title: Annotated[str, typer.Option(help="Title, for a proposal not yet recorded.")] = "",
     representative: Annotated[str, typer.Option(help="领衔代表, for a new proposal.")] = "",
@@ -303,7 +311,9 @@ def update(
     number: NumberOption = None,
     category: CategoryOption = None,
     year: YearOption = None,
-    final: Annotated[bool, typer.Option("--final", help="Final feedback (the lead's closes the item).")] = False,
+    final: Annotated[
+        bool, typer.Option("--final", help="Final feedback (the lead's closes the item).")
+    ] = False,
     on: Annotated[
         datetime | None, typer.Option("--date", formats=["%Y-%m-%d"], help="Report date [today].")
     ] = None,
@@ -346,7 +356,9 @@ def list_command(
             status=status,
             unit=unit,
         )
-    table = Table("id", "year", "类别", "编号", "建议提案题目", "主办", "status", f"owing as of {day}")
+    table = Table(
+        "id", "year", "类别", "编号", "建议提案题目", "主办", "status", f"owing as of {day}"
+    )
     for view in views:
         lead = next((a.unit for a in view.assignments if a.role == "lead"), "")
         table.add_row(
@@ -380,7 +392,9 @@ def show(
         )
         view = next(v for v in views if v.item_id == target.id)
         updates, events = item_history(session, target.id)  # type: ignore[arg-type]
-    console.print(f"[bold]Item {view.item_id}[/] · {view.year} {view.category} {view.number} · {view.status}")
+    console.print(
+        f"[bold]Item {view.item_id}[/] · {view.year} {view.category} {view.number} · {view.status}"
+    )
     console.print(f"建议提案题目: {view.title}")
     console.print(f"领衔代表: {view.lead_representative}")
     console.print(f"跟踪落实事项: {view.commitment}")
@@ -389,7 +403,9 @@ def show(
         console.print(f"coordinator's 落实情况反馈: {view.final_text}")
     units = Table("unit", "role", "status", "last report", "owes a report")
     for a in view.assignments:
-        units.add_row(a.unit, a.role, a.status, str(a.last_reported_on or "—"), "yes" if a.owes else "no")
+        units.add_row(
+            a.unit, a.role, a.status, str(a.last_reported_on or "—"), "yes" if a.owes else "no"
+        )
     console.print(units)
     reports = Table("date", "unit", "kind", "source", "text", title="Reports")
     for unit_name, u in updates:
@@ -418,13 +434,17 @@ def feedback_set(
         raise typer.Exit(2)
     with _running() as duban, transaction(duban.engine) as session:
         target = find_item(session, ItemRef(item, number, category, year))
-        set_final_text(session, target, None if clear else text, now=duban.now(), actor=by, reason=reason)
+        set_final_text(
+            session, target, None if clear else text, now=duban.now(), actor=by, reason=reason
+        )
         console.print(f"Item {target.id}: 落实情况反馈 {'cleared' if clear else 'set'}.")
 
 
 @app.command()
 def demo(
-    workspace: Annotated[Path, typer.Option(help="Where the demo keeps its state.")] = Path("var/demo"),
+    workspace: Annotated[Path, typer.Option(help="Where the demo keeps its state.")] = Path(
+        "var/demo"
+    ),
 ) -> None:
     """Run the whole cycle on the 2022 table: import, chase, record, chase, compile."""
     from flows.demo import run_demo

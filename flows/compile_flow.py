@@ -17,7 +17,9 @@ def build_rows_task(year: int) -> list[SummaryRow]:
 
 
 @task(name="write-files")
-def write_files_task(rows: list[SummaryRow], out_dir: Path, year: int, title: str) -> dict[str, Path]:
+def write_files_task(
+    rows: list[SummaryRow], out_dir: Path, year: int, title: str
+) -> dict[str, Path]:
     return write_summary(
         rows, out_dir, year=year, title=title, template_dir=current_app().settings.templates_dir
     )

@@ -31,9 +31,7 @@ class DeliveryOutcome:
 
 def plan(app: App, as_of: date) -> list[UnitDigest]:
     with transaction(app.engine) as session:
-        return plan_digests(
-            session, as_of=as_of, interval_days=app.settings.report_interval_days
-        )
+        return plan_digests(session, as_of=as_of, interval_days=app.settings.report_interval_days)
 
 
 def draft_digests(app: App, digests: list[UnitDigest], *, as_of: date, now: datetime) -> int:
@@ -58,9 +56,7 @@ def draft_digests(app: App, digests: list[UnitDigest], *, as_of: date, now: date
 
 def pending_ids(app: App, now: datetime) -> list[int]:
     with transaction(app.engine) as session:
-        return deliverable_ids(
-            session, now=now, max_attempts=app.settings.max_delivery_attempts
-        )
+        return deliverable_ids(session, now=now, max_attempts=app.settings.max_delivery_attempts)
 
 
 def deliver(app: App, notification_id: int, now: datetime) -> DeliveryOutcome:
@@ -82,9 +78,7 @@ def deliver(app: App, notification_id: int, now: datetime) -> DeliveryOutcome:
         app.mail.send(email)
     except DeliveryError as exc:
         with transaction(app.engine) as session:
-            mark_failed(
-                session, notification_id, error=str(exc), permanent=exc.permanent, now=now
-            )
+            mark_failed(session, notification_id, error=str(exc), permanent=exc.permanent, now=now)
         return DeliveryOutcome(notification_id, message.unit_id, recipients, "failed", str(exc))
     with transaction(app.engine) as session:
         mark_sent(session, notification_id, now=now)

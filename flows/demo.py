@@ -41,35 +41,53 @@ def run_demo(workspace: Path, console: Console) -> None:
     step = _Steps(console)
 
     report = import_table(
-        duban.engine, SEED, year=2022, reported_on=date(2022, 1, 1),
-        now=duban.now(), include_feedback=False, actor="demo",
+        duban.engine,
+        SEED,
+        year=2022,
+        reported_on=date(2022, 1, 1),
+        now=duban.now(),
+        include_feedback=False,
+        actor="demo",
     )
-    step(f"Imported {SEED.name}: {report.items_created} items, {report.units_created} units "
-         f"({len(report.warnings)} rows had 编号 and 领衔代表 swapped and were put right)")
+    step(
+        f"Imported {SEED.name}: {report.items_created} items, {report.units_created} units "
+        f"({len(report.warnings)} rows had 编号 and 领衔代表 swapped and were put right)"
+    )
 
     with transaction(duban.engine) as session:
         loaded = load_units(session, read_units_file(UNITS), now=duban.now(), actor="demo")
     step(f"Loaded demo contacts from {UNITS.name}: {loaded.updated} units given e-mails")
 
     configure_prefect(settings)
-    console.print("[dim]Starting Prefect (a temporary local server; the first start takes a while)…[/]")
+    console.print("[dim]Starting Prefect (a temporary local server; the first start is slow)…[/]")
     from flows.chase_flow import chase_units
     from flows.compile_flow import compile_feedback
 
     with use_app(duban), without_heartbeats():
         june = chase_units(date(2022, 6, 15))
-        step(f"Chased as of 2022-06-15: {june.units_owing} units owed reports, "
-             f"{june.count('sent')} digests written to the outbox, {june.count('failed')} failed")
+        step(
+            f"Chased as of 2022-06-15: {june.units_owing} units owed reports, "
+            f"{june.count('sent')} digests written to the outbox, {june.count('failed')} failed"
+        )
 
         again = import_table(
-            duban.engine, SEED, year=2022, reported_on=date(2022, 11, 1),
-            now=duban.now(), include_feedback=True, actor="demo",
+            duban.engine,
+            SEED,
+            year=2022,
+            reported_on=date(2022, 11, 1),
+            now=duban.now(),
+            include_feedback=True,
+            actor="demo",
         )
-        step(f"Recorded {again.feedback_recorded} final reports from the lead units, dated 2022-11-01")
+        step(
+            f"Recorded {again.feedback_recorded} final reports of the lead units, dated 2022-11-01"
+        )
 
         november = chase_units(date(2022, 11, 15))
-        step(f"Chased as of 2022-11-15: {november.units_owing} units owe reports; "
-             f"{november.count('sent')} messages sent")
+        step(
+            f"Chased as of 2022-11-15: {november.units_owing} units owe reports; "
+            f"{november.count('sent')} messages sent"
+        )
 
         paths = compile_feedback(2022, workspace / "out")
         step("Compiled 2022")
@@ -113,7 +131,17 @@ def _compare_with_seed(compiled_tsv: Path) -> tuple[int, int]:
 
 def _cells(rows):  # type: ignore[no-untyped-def]
     return [
-        (r.category, r.number, r.lead_representative, r.signer_count, r.title, r.handling_type,
-         r.lead_unit, r.co_units, r.commitment, r.feedback)
+        (
+            r.category,
+            r.number,
+            r.lead_representative,
+            r.signer_count,
+            r.title,
+            r.handling_type,
+            r.lead_unit,
+            r.co_units,
+            r.commitment,
+            r.feedback,
+        )
         for r in rows
     ]

@@ -50,9 +50,7 @@ def smtp():
 @pytest.fixture
 def app(make_app, smtp: LoopbackSMTP, seed: Path) -> App:
     app = make_app(mail=SmtpBackend(smtp.host, smtp.port, timeout=5))
-    import_table(
-        app.engine, seed, year=2022, reported_on=JUNE, now=NOW, include_feedback=False
-    )
+    import_table(app.engine, seed, year=2022, reported_on=JUNE, now=NOW, include_feedback=False)
     with transaction(app.engine) as session:
         load_units(session, read_units_file(UNITS), now=NOW, actor="test")
     return app

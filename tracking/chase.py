@@ -41,7 +41,7 @@ class UnitDigest:
 
 
 def digest_key(unit_id: int, as_of: date) -> str:
-    """One digest per unit and day: a second run on the same day finds this key and sends nothing."""
+    """One digest per unit and day: a second run that day finds the key and sends nothing."""
     return f"digest:{unit_id}:{as_of.isoformat()}"
 
 

@@ -4,7 +4,15 @@ from collections import Counter, defaultdict
 
 from sqlmodel import Session, select
 
-from tracking.models import Assignment, FollowUpItem, ProgressUpdate, Proposal, Role, Unit, UpdateKind
+from tracking.models import (
+    Assignment,
+    FollowUpItem,
+    ProgressUpdate,
+    Proposal,
+    Role,
+    Unit,
+    UpdateKind,
+)
 from tracking.summary_writer import SummaryRow
 
 NO_FEEDBACK = "未反馈"
@@ -24,7 +32,9 @@ def compile_feedback_text(
     """
     if final_text:
         return final_text
-    latest = sorted(updates, key=lambda pair: (pair[1].reported_on, pair[1].recorded_at, pair[1].id))
+    latest = sorted(
+        updates, key=lambda pair: (pair[1].reported_on, pair[1].recorded_at, pair[1].id)
+    )
     lead_finals = [u for name, u in latest if name == lead_unit and u.kind == UpdateKind.FINAL]
     if lead_finals:
         return lead_finals[-1].text
@@ -104,4 +114,3 @@ def summary_title(rows: list[SummaryRow], *, year: int) -> str:
     leads = Counter(row.lead_unit for row in rows if row.lead_unit)
     body = leads.most_common(1)[0][0] if leads else ""
     return f"{body}{year}年度跟踪办理建议提案落实情况汇总表"
-

@@ -1,9 +1,9 @@
 """The one exception family tracking raises; the command line prints its message and exits.
 
-    TrackingError
-     ├── InputError       bad input: a file row, a command argument; ``problems`` lists each place
-     ├── NotFoundError    a proposal, item or unit that does not exist
-     └── ConflictError    the change contradicts what is recorded (e.g. an update to a closed item)
+TrackingError
+ ├── InputError       bad input: a file row, a command argument; ``problems`` lists each place
+ ├── NotFoundError    a proposal, item or unit that does not exist
+ └── ConflictError    the change contradicts what is recorded (e.g. an update to a closed item)
 """
 
 

@@ -128,9 +128,7 @@ def _apply(
     }
     items = {
         (item.proposal_id, item.ordinal): item
-        for item in session.exec(
-            select(FollowUpItem).join(Proposal).where(Proposal.year == year)
-        )
+        for item in session.exec(select(FollowUpItem).join(Proposal).where(Proposal.year == year))
     }
     assignments: dict[int, list[Assignment]] = defaultdict(list)
     for assignment in session.exec(
@@ -150,7 +148,9 @@ def _apply(
     for index, row in enumerate(rows, start=1):
         key = (row.category, row.number)
         ordinals[key] += 1
-        proposal = _upsert_proposal(session, proposals, row, report, year=year, now=now, actor=actor)
+        proposal = _upsert_proposal(
+            session, proposals, row, report, year=year, now=now, actor=actor
+        )
         item = _upsert_item(
             session,
             items,
@@ -171,7 +171,13 @@ def _apply(
         report.units_created += created
         wanted_roles[lead.id] = Role.LEAD  # type: ignore[index]
         _sync_assignments(
-            session, assignments[item.id], item, wanted_roles, report, now=now, actor=actor  # type: ignore[index]
+            session,
+            assignments[item.id],
+            item,
+            wanted_roles,
+            report,
+            now=now,
+            actor=actor,  # type: ignore[index]
         )
         if include_feedback and row.feedback and row.feedback not in final_texts[item.id]:  # type: ignore[index]
             record_update(
@@ -217,7 +223,9 @@ def _upsert_proposal(
         )
         report.proposals_created += 1
         return proposal
-    _update_fields(session, proposal, wanted, entity="proposal", now=now, actor=actor, report=report)
+    _update_fields(
+        session, proposal, wanted, entity="proposal", now=now, actor=actor, report=report
+    )
     return proposal
 
 
@@ -251,7 +259,9 @@ def _upsert_item(
         )
         report.items_created += 1
         return item
-    _update_fields(session, item, wanted, entity="followupitem", now=now, actor=actor, report=report)
+    _update_fields(
+        session, item, wanted, entity="followupitem", now=now, actor=actor, report=report
+    )
     return item
 
 

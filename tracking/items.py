@@ -184,7 +184,13 @@ def assign_item(session: Session, new: NewItem, *, now: datetime, actor: str) ->
 
 
 def set_final_text(
-    session: Session, item: FollowUpItem, text: str | None, *, now: datetime, actor: str, reason: str
+    session: Session,
+    item: FollowUpItem,
+    text: str | None,
+    *,
+    now: datetime,
+    actor: str,
+    reason: str,
 ) -> None:
     """The coordinator's own 落实情况反馈 for the item (None clears it); it wins when compiling."""
     before = snapshot(item, ["final_text"])
@@ -262,7 +268,9 @@ def list_items(
     last_reports = {
         (item_id, unit_id): last
         for item_id, unit_id, last in session.exec(
-            select(ProgressUpdate.item_id, ProgressUpdate.unit_id, func.max(ProgressUpdate.reported_on))
+            select(
+                ProgressUpdate.item_id, ProgressUpdate.unit_id, func.max(ProgressUpdate.reported_on)
+            )
             .where(ProgressUpdate.reported_on <= as_of)
             .group_by(ProgressUpdate.item_id, ProgressUpdate.unit_id)
         )
@@ -308,7 +316,9 @@ def list_items(
     return views
 
 
-def item_history(session: Session, item_id: int) -> tuple[list[tuple[str, ProgressUpdate]], list[Event]]:
+def item_history(
+    session: Session, item_id: int
+) -> tuple[list[tuple[str, ProgressUpdate]], list[Event]]:
     """The item's reports (with unit names) and its events, oldest first."""
     units = {u.id: u.name for u in session.exec(select(Unit))}
     updates = [

@@ -1,8 +1,8 @@
 """duban's records. Plain data: the rules and the import, chase and compile code act on them.
 
 Datetimes are zone-aware and come back in UTC (SQLModel's UTCDateTime); dates (report dates,
-deadlines) are the local calendar dates users speak in. No ``from __future__ import annotations`` here: it breaks
-SQLModel's relationship and column inference.
+deadlines) are the local calendar dates users speak in. No ``from __future__ import annotations``
+here: it breaks SQLModel's relationship and column inference.
 """
 
 from datetime import date, datetime

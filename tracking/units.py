@@ -116,11 +116,12 @@ def read_units_file(path: Path) -> list[UnitEntry]:
                 message = error["msg"].removeprefix("Value error, ")
                 problems.append(f"{path}: unit[{index}].{field}: {message}")
             continue
-        for name in (entry.name, *entry.aliases):
+        named = [("name", entry.name), *(("aliases", alias) for alias in entry.aliases)]
+        for field, name in named:
             key = squeeze(name)
             if key in seen:
                 problems.append(
-                    f"{path}: unit[{index}]: {name!r} is already used by unit[{seen[key]}]"
+                    f"{path}: unit[{index}].{field}: {name!r} is already used by unit[{seen[key]}]"
                 )
             seen[key] = index
         entries.append(entry)

@@ -1,4 +1,4 @@
-"""Recording what units report, and what a report changes: a lead's final feedback closes the item."""
+"""Recording what units report; a lead unit's final feedback closes the item."""
 
 from datetime import date, datetime
 
