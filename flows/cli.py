@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from config.settings import ConfigError, Settings, load_settings
@@ -101,7 +102,8 @@ def import_command(
     """Import a published summary table (re-running it changes nothing)."""
     with _running() as duban:
         now = duban.now()
-        with console.status(f"Importing {file} …"):
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task(f"Importing {file.name}", total=None)
             report = import_table(
                 duban.engine,
                 file,
@@ -111,6 +113,7 @@ def import_command(
                 include_feedback=not no_feedback,
                 skip_invalid=skip_invalid,
                 actor="cli",
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
         _print_import(report)
 

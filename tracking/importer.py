@@ -7,6 +7,7 @@ every change.
 """
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -86,8 +87,12 @@ def import_table(
     include_feedback: bool = True,
     skip_invalid: bool = False,
     actor: str = "import",
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
-    """Import ``path`` for ``year``. Raises InputError listing every problem unless skip_invalid."""
+    """Import ``path`` for ``year``. Raises InputError listing every problem unless skip_invalid.
+
+    ``progress(done, total)`` is called as rows are applied, for a progress bar.
+    """
     rows, problems, warnings = check_table(path)
     if problems and not skip_invalid:
         raise InputError(
@@ -106,6 +111,7 @@ def import_table(
             now=now,
             include_feedback=include_feedback,
             actor=f"{actor}:{path.name}",
+            progress=progress,
         )
     return report
 
@@ -120,6 +126,7 @@ def _apply(
     now: datetime,
     include_feedback: bool,
     actor: str,
+    progress: Callable[[int, int], None] | None,
 ) -> None:
     units = UnitDirectory(session)
     proposals = {
@@ -193,6 +200,8 @@ def _apply(
             )
             final_texts[item.id].add(row.feedback)  # type: ignore[index]
             report.feedback_recorded += 1
+        if progress is not None:
+            progress(index, len(rows))
 
 
 def _upsert_proposal(

@@ -14,8 +14,6 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import BinaryIO
 
-from openpyxl import load_workbook
-
 from tracking.errors import InputError
 
 # What spreadsheet programs save on Chinese Windows is GBK; GB18030 is its superset.
@@ -138,6 +136,9 @@ def _xlsx_rows(path: Path) -> list[RawRow]:
 
 
 def _first_sheet_rows(path: Path, stream: BinaryIO) -> list[RawRow]:
+    # Imported here: openpyxl takes 0.15 s to import, and most tables arrive as text.
+    from openpyxl import load_workbook
+
     workbook = load_workbook(stream, read_only=True, data_only=True)
     try:
         if not workbook.worksheets:
