@@ -8,12 +8,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+from sqlalchemy.exc import OperationalError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
 from config.settings import ConfigError, Settings, load_settings
 from flows.app import App, build_app
@@ -46,8 +49,8 @@ feedback_app = typer.Typer(help="The compiled 落实情况反馈 text.", no_args
 app.add_typer(units_app, name="units")
 app.add_typer(feedback_app, name="feedback")
 
-console = Console()
-errors = Console(stderr=True)
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 DateOption = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"])]
 _state: dict[str, Path | None] = {"config": None}
@@ -66,11 +69,22 @@ def main(
 @contextmanager
 def _running() -> Iterator[App]:
     """The App for one command; any error a user can act on is printed, not raised."""
+    duban: App | None = None
     try:
-        yield build_app(_settings())
+        duban = build_app(_settings())
+        yield duban
     except (ConfigError, TrackingError, NotificationError) as exc:
-        errors.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
-        raise typer.Exit(1) from None
+        _fail(str(exc))
+    except OperationalError as exc:
+        _fail(f"cannot use the database (DUBAN_DATABASE_URL): {str(exc.orig).strip()}")
+    finally:
+        if duban is not None:
+            duban.engine.dispose()  # close the pool's connections rather than leave them to GC
+
+
+def _fail(message: str) -> NoReturn:
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    raise typer.Exit(1)
 
 
 def _settings() -> Settings:
@@ -120,18 +134,21 @@ def import_command(
 
 def _print_import(report: ImportReport) -> None:
     for warning in report.warnings:
-        errors.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        errors.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     for problem in report.skipped:
-        errors.print(f"[red]skipped:[/] {problem}", highlight=False)
+        errors.print(f"[red]skipped:[/] {escape(problem)}", highlight=False)
     if not report.changed:
-        console.print(f"{report.path}: {report.rows} rows, already up to date; nothing changed.")
+        console.print(
+            f"{report.path}: {report.rows} rows, already up to date; nothing changed.", markup=False
+        )
         return
     console.print(
         f"{report.path}: {report.rows} rows — proposals {report.proposals_created} new, "
         f"{report.proposals_updated} updated; items {report.items_created} new, "
         f"{report.items_updated} updated; units {report.units_created} new; "
         f"assignments {report.assignments_changed} changed; "
-        f"feedback recorded {report.feedback_recorded}."
+        f"feedback recorded {report.feedback_recorded}.",
+        markup=False,
     )
 
 
@@ -146,7 +163,8 @@ def units_load(
             report = load_units(session, entries, now=duban.now(), actor="cli")
         console.print(
             f"{file}: {report.created} units created, {report.updated} updated, "
-            f"{report.unchanged} unchanged."
+            f"{report.unchanged} unchanged.",
+            markup=False,
         )
 
 
@@ -159,7 +177,7 @@ def units_check() -> None:
         console.print("Every unit has a contact e-mail.")
         return
     for unit in missing:
-        console.print(f"{unit.name}: no contact e-mail")
+        console.print(f"{unit.name}: no contact e-mail", markup=False)
     raise typer.Exit(1)
 
 
@@ -172,8 +190,10 @@ def units_list() -> None:
         units = list(session.exec(select(Unit).order_by(Unit.name)))
     table = Table("unit", "aliases", "e-mails")
     for unit in units:
-        table.add_row(unit.name, " ".join(unit.aliases), " ".join(unit.emails) or "[red]none[/]")
-    console.print(table)
+        table.add_row(
+            unit.name, " ".join(unit.aliases), " ".join(unit.emails) or Text("none", style="red")
+        )
+    console.print(table, markup=False)
 
 
 # --- chase and compile (Prefect) --------------------------------------------------------------
@@ -200,9 +220,9 @@ def chase(
                 table.add_row(
                     digest.unit_name,
                     str(len(digest.items)),
-                    ", ".join(digest.emails) or "[red]no contact e-mail[/]",
+                    ", ".join(digest.emails) or Text("no contact e-mail", style="red"),
                 )
-            console.print(table if digests else f"As of {day} no unit owes a report.")
+            console.print(table if digests else f"As of {day} no unit owes a report.", markup=False)
             return
         report = run_chase(duban, day)
     _print_chase(report)
@@ -229,7 +249,9 @@ def _print_chase(report) -> None:  # type: ignore[no-untyped-def]
     )
     for outcome in report.outcomes:
         if outcome.status == "failed":
-            errors.print(f"[red]failed:[/] message {outcome.notification_id}: {outcome.error}")
+            errors.print(
+                f"[red]failed:[/] message {outcome.notification_id}: {escape(outcome.error)}"
+            )
 
 
 @app.command("compile")
@@ -244,7 +266,7 @@ def compile_command(
     with _running() as duban:
         paths = run_compile(duban, year, out, title)
     for kind, path in paths.items():
-        console.print(f"{kind}: {path}")
+        console.print(f"{kind}: {path}", markup=False)
 
 
 def run_compile(duban: App, year: int, out: Path, title: str | None = None) -> dict[str, Path]:
@@ -338,7 +360,10 @@ def update(
             reported_by=by,
             now=now,
         )
-        console.print(f"Recorded {kind} from {unit} on item {target.id} (item is {target.status}).")
+        console.print(
+            f"Recorded {kind} from {unit} on item {target.id} (item is {target.status}).",
+            markup=False,
+        )
 
 
 @app.command("list")
@@ -374,7 +399,7 @@ def list_command(
             view.status,
             " ".join(view.owing_units) or "—",
         )
-    console.print(table)
+    console.print(table, markup=False)
     console.print(f"{len(views)} items.")
 
 
@@ -396,28 +421,29 @@ def show(
         view = next(v for v in views if v.item_id == target.id)
         updates, events = item_history(session, target.id)  # type: ignore[arg-type]
     console.print(
-        f"[bold]Item {view.item_id}[/] · {view.year} {view.category} {view.number} · {view.status}"
+        f"[bold]Item {view.item_id}[/] · {view.year} {view.category} {escape(view.number)} · "
+        f"{view.status}"
     )
-    console.print(f"建议提案题目: {view.title}")
-    console.print(f"领衔代表: {view.lead_representative}")
-    console.print(f"跟踪落实事项: {view.commitment}")
+    console.print(f"建议提案题目: {view.title}", markup=False)
+    console.print(f"领衔代表: {view.lead_representative}", markup=False)
+    console.print(f"跟踪落实事项: {view.commitment}", markup=False)
     console.print(f"due: {view.due_date or '—'}   closed on: {view.closed_on or '—'}")
     if view.final_text:
-        console.print(f"coordinator's 落实情况反馈: {view.final_text}")
+        console.print(f"coordinator's 落实情况反馈: {view.final_text}", markup=False)
     units = Table("unit", "role", "status", "last report", "owes a report")
     for a in view.assignments:
         units.add_row(
             a.unit, a.role, a.status, str(a.last_reported_on or "—"), "yes" if a.owes else "no"
         )
-    console.print(units)
+    console.print(units, markup=False)
     reports = Table("date", "unit", "kind", "source", "text", title="Reports")
     for unit_name, u in updates:
         reports.add_row(str(u.reported_on), unit_name, u.kind, u.source, u.text)
-    console.print(reports)
+    console.print(reports, markup=False)
     history = Table("at (UTC)", "actor", "action", "reason", title="History")
     for event in events:
         history.add_row(f"{event.at:%Y-%m-%d %H:%M}", event.actor, event.action, event.reason)
-    console.print(history)
+    console.print(history, markup=False)
 
 
 @feedback_app.command("set")
@@ -455,8 +481,7 @@ def demo(
     try:
         run_demo(workspace, console)
     except (ConfigError, TrackingError, NotificationError) as exc:
-        errors.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(1) from None
+        _fail(str(exc))
 
 
 # Keep the categories visible to --help readers without importing Prefect.

@@ -16,11 +16,12 @@ from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from tracking.audit import record_event, snapshot
 from tracking.errors import InputError
-from tracking.models import Unit
+from tracking.models import Assignment, Notification, ProgressUpdate, Role, Unit
 from tracking.names import squeeze
 
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
@@ -133,19 +134,23 @@ def read_units_file(path: Path) -> list[UnitEntry]:
 def load_units(
     session: Session, entries: Iterable[UnitEntry], *, now: datetime, actor: str
 ) -> UnitsLoadReport:
-    """Create or update units from the file's entries; a unit the table created gets contacts."""
-    directory = UnitDirectory(session)
+    """Create or update units from the file's entries; a unit the table created gets contacts.
+
+    When the file says two recorded units are one (a table wrote 市卫健委 on one row and
+    市卫生健康委 on another), they are merged into the unit the file names.
+    """
     created = updated = unchanged = 0
     for entry in entries:
-        unit = directory.find(entry.name) or next(
-            (found for alias in entry.aliases if (found := directory.find(alias))), None
+        directory = UnitDirectory(session)
+        matches = _distinct(
+            found for name in (entry.name, *entry.aliases) if (found := directory.find(name))
         )
         wanted = {
             "name": squeeze(entry.name),
             "aliases": [squeeze(alias) for alias in entry.aliases],
             "emails": list(entry.emails),
         }
-        if unit is None:
+        if not matches:
             unit = Unit(**wanted)
             session.add(unit)
             session.flush()
@@ -160,8 +165,11 @@ def load_units(
             )
             created += 1
             continue
+        unit, others = matches[0], matches[1:]
+        for other in others:
+            merge_units(session, other, into=unit, now=now, actor=actor)
         before = snapshot(unit, list(wanted))
-        if before == wanted:
+        if before == wanted and not others:
             unchanged += 1
             continue
         for key, value in wanted.items():
@@ -179,6 +187,50 @@ def load_units(
         )
         updated += 1
     return UnitsLoadReport(created=created, updated=updated, unchanged=unchanged)
+
+
+def merge_units(session: Session, other: Unit, *, into: Unit, now: datetime, actor: str) -> None:
+    """Move ``other``'s assignments, reports and messages to ``into``, then delete ``other``.
+
+    Where both are assigned the same item, one assignment stays: the lead's if either leads.
+    """
+    kept = {
+        a.item_id: a for a in session.exec(select(Assignment).where(Assignment.unit_id == into.id))
+    }
+    for assignment in session.exec(select(Assignment).where(Assignment.unit_id == other.id)):
+        twin = kept.get(assignment.item_id)
+        if twin is None:
+            assignment.unit_id = into.id  # type: ignore[assignment]
+            session.add(assignment)
+            continue
+        if assignment.role == Role.LEAD:
+            twin.role = Role.LEAD
+            session.add(twin)
+        session.delete(assignment)
+    for model in (ProgressUpdate, Notification):
+        session.execute(
+            update(model).where(model.unit_id == other.id).values(unit_id=into.id)  # type: ignore[attr-defined]
+        )
+    session.flush()
+    record_event(
+        session,
+        at=now,
+        actor=actor,
+        action="unit.merge",
+        entity="unit",
+        entity_id=into.id,
+        before=snapshot(other, ["name", "aliases", "emails"]),
+        reason=f"the units file names {other.name} as {into.name}",
+    )
+    session.delete(other)
+    session.flush()
+
+
+def _distinct(units: Iterable[Unit]) -> list[Unit]:
+    seen: dict[int | None, Unit] = {}
+    for unit in units:
+        seen.setdefault(unit.id, unit)
+    return list(seen.values())
 
 
 def units_without_contact(session: Session) -> list[Unit]:
