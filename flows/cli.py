@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from sqlalchemy.exc import OperationalError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy.exc import OperationalError
 
 from config.settings import ConfigError, Settings, load_settings
 from flows.app import App, build_app

@@ -193,8 +193,13 @@ def set_final_text(
     reason: str,
 ) -> None:
     """The coordinator's own 落实情况反馈 for the item (None clears it); it wins when compiling."""
+    if text is not None and not text.strip():
+        # Stored as "" it would read as "set" yet compile as if cleared.
+        raise InputError(
+            "the 落实情况反馈 text is empty; use --clear to go back to the compiled text"
+        )
     before = snapshot(item, ["final_text"])
-    item.final_text = text.strip() if text else None
+    item.final_text = text.strip() if text is not None else None
     session.add(item)
     record_event(
         session,
