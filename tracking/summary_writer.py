@@ -6,11 +6,13 @@ into place, so an interrupted run leaves the previous file or the new one, never
 """
 
 import csv
+import math
 import os
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from unicodedata import east_asian_width
 
 from jinja2 import (
     BaseLoader,
@@ -44,6 +46,8 @@ SUMMARY_HEADER: tuple[str, ...] = (
 _COLUMN_WIDTHS = (6, 10, 8, 10, 6, 36, 9, 14, 22, 44, 64)
 _SEQ_COLUMN, _NUMBER_COLUMN, _SIGNERS_COLUMN = 1, 3, 5
 _TITLE_ROW, _HEADER_ROW = 1, 2
+_LINE_HEIGHT = 14.5  # points per line of the default 11 pt font
+_MAX_ROW_HEIGHT = 409  # Excel's limit
 
 _THIN = Side(style="thin", color="000000")
 _BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
@@ -176,6 +180,23 @@ def _write_row(sheet: Worksheet, number: int, row: SummaryRow) -> None:
         )
         if column == _NUMBER_COLUMN:
             cell.number_format = "@"
+    # Excel and WPS do not grow a row to fit wrapped text in a file they did not lay out
+    # themselves, so the height is set from the text: lines needed in the busiest cell.
+    lines = max(
+        _wrapped_lines(str(value or ""), width)
+        for value, width in zip(values, _COLUMN_WIDTHS, strict=True)
+    )
+    sheet.row_dimensions[number].height = min(_MAX_ROW_HEIGHT, lines * _LINE_HEIGHT + 4)
+
+
+def _wrapped_lines(text: str, column_width: float) -> int:
+    """How many lines ``text`` takes in a column ``column_width`` characters wide."""
+    usable = max(1.0, column_width - 1.5)  # cell padding
+    lines = 0
+    for paragraph in text.split("\n"):
+        width = sum(2 if east_asian_width(ch) in "WF" else 1 for ch in paragraph)
+        lines += max(1, math.ceil(width / usable))
+    return lines
 
 
 def _set_up_page(sheet: Worksheet) -> None:
