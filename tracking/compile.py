@@ -4,6 +4,7 @@ from collections import Counter, defaultdict
 
 from sqlmodel import Session, select
 
+from tracking.feedback import compile_feedback_text
 from tracking.models import (
     Assignment,
     FollowUpItem,
@@ -11,45 +12,8 @@ from tracking.models import (
     Proposal,
     Role,
     Unit,
-    UpdateKind,
 )
 from tracking.summary_writer import SummaryRow
-
-NO_FEEDBACK = "未反馈"
-
-
-def compile_feedback_text(
-    *,
-    final_text: str | None,
-    lead_unit: str,
-    updates: list[tuple[str, ProgressUpdate]],
-) -> str:
-    """The 落实情况反馈 of one item.
-
-    In order of precedence: the coordinator's own text; the lead unit's latest final feedback;
-    the latest input of each unit that reported, attributed (lead first); 未反馈.
-    ``updates`` holds (unit name, update) pairs in any order.
-    """
-    if final_text:
-        return final_text
-    latest = sorted(
-        updates, key=lambda pair: (pair[1].reported_on, pair[1].recorded_at, pair[1].id)
-    )
-    lead_finals = [u for name, u in latest if name == lead_unit and u.kind == UpdateKind.FINAL]
-    if lead_finals:
-        return lead_finals[-1].text
-    latest_by_unit: dict[str, ProgressUpdate] = {}
-    for name, update in latest:
-        latest_by_unit[name] = update
-    if not latest_by_unit:
-        return NO_FEEDBACK
-    order = sorted(latest_by_unit, key=lambda name: (name != lead_unit, name))
-    return "\n".join(_attributed(name, latest_by_unit[name]) for name in order)
-
-
-def _attributed(unit_name: str, update: ProgressUpdate) -> str:
-    label = "最终反馈" if update.kind == UpdateKind.FINAL else "进展"
-    return f"【{unit_name}·{label}·{update.reported_on.isoformat()}】{update.text}"
 
 
 def summary_rows(session: Session, *, year: int) -> list[SummaryRow]:
@@ -101,6 +65,7 @@ def summary_rows(session: Session, *, year: int) -> list[SummaryRow]:
                 feedback=compile_feedback_text(
                     final_text=item.final_text,
                     lead_unit=lead,
+                    co_units=co_of.get(item.id, []),  # type: ignore[arg-type]
                     updates=updates.get(item.id, []),  # type: ignore[arg-type]
                 ),
             )

@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 from tracking.audit import record_event, snapshot
 from tracking.db import transaction
 from tracking.errors import InputError
+from tracking.feedback import is_interim_feedback
 from tracking.models import (
     Assignment,
     FollowUpItem,
@@ -186,7 +187,15 @@ def _apply(
             now=now,
             actor=actor,  # type: ignore[index]
         )
-        if include_feedback and row.feedback and row.feedback not in final_texts[item.id]:  # type: ignore[index]
+        if not include_feedback or not row.feedback:
+            pass
+        elif is_interim_feedback(row.feedback):
+            report.warnings.append(
+                f"{report.path}:{row.line}: 落实情况反馈 is a compiled interim text "
+                "(未反馈 or units' attributed inputs), not the lead unit's final feedback; "
+                "not recorded"
+            )
+        elif row.feedback not in final_texts[item.id]:  # type: ignore[index]
             record_update(
                 session,
                 item=item,
