@@ -6,6 +6,7 @@ variable wins over the file. Settings are read by :func:`load_settings`, never a
 bad value fails there with a :class:`ConfigError` that names the setting.
 """
 
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -50,6 +51,9 @@ class Settings(BaseSettings):
     templates_dir: Path | None = Field(
         None, description="Folder of templates that override the shipped ones, file by file."
     )
+    policy_file: Path | None = Field(
+        None, description="The reminder and deadline policy (TOML); default config/policy.toml."
+    )
     report_interval_days: int = Field(
         30, ge=1, description="A unit owes a report when it has reported nothing for this long."
     )
@@ -79,7 +83,7 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
+            raise ValueError("not a known time zone (e.g. Asia/Shanghai)") from exc
         return value
 
     @field_validator("database_url")
@@ -117,12 +121,27 @@ class Settings(BaseSettings):
 def load_settings(config_file: Path | None = None) -> Settings:
     """Read the settings once, at start-up. Raises ConfigError naming the bad setting."""
     environ = os.environ
+    _check_environment_names(environ)
     path = config_file or _config_file_from(environ)
     file_values = _read_toml(path) if path else {}
     try:
         return Settings(**file_values)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path, environ)) from None
+
+
+def _check_environment_names(environ: Mapping[str, str]) -> None:
+    """A misspelt DUBAN_ variable would be ignored without a word; refuse it instead."""
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields} | {CONFIG_FILE_ENV}
+    # Variables the test suite and tools set for themselves, not settings.
+    known |= {"DUBAN_TEST_POSTGRES"}
+    unknown = sorted(name for name in environ if name.startswith(ENV_PREFIX) and name not in known)
+    if unknown:
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hints.append(name + (f" (did you mean {close[0]}?)" if close else ""))
+        raise ConfigError("unknown setting(s) in the environment: " + ", ".join(hints))
 
 
 def _config_file_from(environ: Mapping[str, str]) -> Path | None:

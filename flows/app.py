@@ -11,10 +11,12 @@ from datetime import date, datetime
 
 from sqlalchemy.engine import Engine
 
+from config.policy import Policy, load_policy
 from config.settings import Settings
 from notifications.mail import MailBackend, backend_from_settings
 from notifications.render import EmailRenderer
 from tracking.db import create_schema, make_engine
+from tracking.workdays import WorkCalendar
 
 
 @dataclass
@@ -23,6 +25,8 @@ class App:
     engine: Engine
     renderer: EmailRenderer
     mail: MailBackend
+    policy: Policy
+    calendar: WorkCalendar
 
     def now(self) -> datetime:
         """The current time in the configured zone: only the edges read the clock."""
@@ -32,7 +36,10 @@ class App:
         return self.now().date()
 
 
-def build_app(settings: Settings, *, mail: MailBackend | None = None) -> App:
+def build_app(
+    settings: Settings, *, mail: MailBackend | None = None, policy: Policy | None = None
+) -> App:
+    policy = policy or load_policy(settings.policy_file)
     engine = make_engine(settings.resolved_database_url)
     create_schema(engine)
     return App(
@@ -40,6 +47,8 @@ def build_app(settings: Settings, *, mail: MailBackend | None = None) -> App:
         engine=engine,
         renderer=EmailRenderer(settings.templates_dir),
         mail=mail or backend_from_settings(settings),
+        policy=policy,
+        calendar=WorkCalendar.from_corrections(policy.calendar),
     )
 
 

@@ -1,19 +1,33 @@
-"""The chase's plain steps, testable without Prefect: plan and draft the digests, deliver one.
+"""The chase's plain steps, testable without Prefect: plan, draft the digests, deliver one.
 
-Drafting renders each unit's digest and writes it to the ledger in a short transaction; delivery
-claims one message, sends it outside any transaction, and records the outcome.
+Drafting renders each recipient's digest and writes it to the ledger, with the reasons for every
+reminder in it and for every one held or skipped, in a short transaction per digest. Delivery
+claims one message, sends it outside any transaction, and records the outcome; a liaison's hard
+bounce falls back to the unit's deputy.
 """
 
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from sqlmodel import Session, select
+
 from flows.app import App
 from notifications.errors import DeliveryError
 from notifications.mail import OutgoingEmail
-from tracking.chase import OwedItem, UnitDigest, digest_key, plan_digests
+from notifications.webhook import WebhookChannel, WebhookMessage
+from tracking.chase import (
+    COORDINATOR,
+    DEPUTY,
+    LIAISON,
+    ChasePlan,
+    Decision,
+    Digest,
+    Entry,
+    plan_chase,
+)
 from tracking.db import transaction
 from tracking.ledger import Draft, claim, deliverable_ids, mark_failed, mark_sent, record_draft
-from tracking.models import Role
+from tracking.models import Notification, ReminderLog, Role, Unit
 from tracking.rules import reply_by
 
 DIGEST = "digest"
@@ -27,31 +41,64 @@ class DeliveryOutcome:
     recipients: tuple[str, ...]
     status: str  # "sent", "failed", or "skipped" when another sender had it
     error: str = ""
+    fallback: "DeliveryOutcome | None" = None
 
 
-def plan(app: App, as_of: date) -> list[UnitDigest]:
+def plan(app: App, as_of: date, now: datetime) -> ChasePlan:
     with transaction(app.engine) as session:
-        return plan_digests(session, as_of=as_of, interval_days=app.settings.report_interval_days)
-
-
-def draft_digests(app: App, digests: list[UnitDigest], *, as_of: date, now: datetime) -> int:
-    """Render and record each unit's digest; returns how many were new or still unsent."""
-    drafted = 0
-    for digest in digests:
-        rendered = app.renderer.render(DIGEST, digest_context(app, digest, as_of))
-        draft = Draft(
-            unit_id=digest.unit_id,
-            channel="email",
-            kind=DIGEST,
-            dedupe_key=digest_key(digest.unit_id, as_of),
-            recipients=digest.emails,
-            subject=rendered.subject,
-            body_text=rendered.text,
-            body_html=rendered.html,
+        return plan_chase(
+            session,
+            as_of=as_of,
+            now=now.astimezone(app.settings.zone),
+            policy=app.policy,
+            calendar=app.calendar,
+            interval_days=app.settings.report_interval_days,
         )
+
+
+def draft_digests(app: App, chase: ChasePlan, *, now: datetime) -> int:
+    """Render and record each digest with its reasons; returns how many were written."""
+    written = 0
+    for digest in chase.digests:
+        rendered = app.renderer.render(DIGEST, digest_context(app, digest, chase.as_of))
+        drafts = [
+            Draft(
+                unit_id=digest.unit_id,
+                channel="email",
+                kind=DIGEST,
+                dedupe_key=digest.key,
+                recipients=digest.recipients,
+                subject=rendered.subject,
+                body_text=rendered.text,
+                body_html=rendered.html,
+            )
+        ]
         with transaction(app.engine) as session:
-            drafted += record_draft(session, draft, now=now) is not None
-    return drafted
+            unit = session.get(Unit, digest.unit_id) if digest.unit_id else None
+            if digest.audience == LIAISON and unit is not None and unit.webhook:
+                drafts.append(
+                    Draft(
+                        unit_id=digest.unit_id,
+                        channel="webhook",
+                        kind=DIGEST,
+                        dedupe_key=f"{digest.key}:webhook",
+                        recipients=(f"webhook:{unit.name}",),
+                        subject=rendered.subject,
+                        body_text=rendered.text,
+                        body_html="",
+                    )
+                )
+            for draft in drafts:
+                note = record_draft(session, draft, now=now, audience=digest.audience)
+                if note is None:
+                    continue
+                written += 1
+                if draft.channel == "email":
+                    _log_sent(session, digest, note.id, chase.as_of, now)  # type: ignore[arg-type]
+    with transaction(app.engine) as session:
+        for decision in chase.decisions:
+            _log_decision(session, decision, chase.as_of, now)
+    return written
 
 
 def pending_ids(app: App, now: datetime) -> list[int]:
@@ -63,50 +110,183 @@ def deliver(app: App, notification_id: int, now: datetime) -> DeliveryOutcome:
     """Send one ledger message; a failure is recorded, never raised."""
     with transaction(app.engine) as session:
         message = claim(session, notification_id, now=now)
+        webhook = None
+        if message is not None and message.channel == "webhook" and message.unit_id:
+            webhook = (session.get(Unit, message.unit_id) or Unit(name="")).webhook
     if message is None:
         return DeliveryOutcome(notification_id, None, (), "skipped")
     recipients = tuple(message.recipients)
-    email = OutgoingEmail(
-        to=recipients,
-        subject=message.subject,
-        text=message.body_text,
-        html=message.body_html,
-        sender=app.settings.mail_from,
-        key=message.dedupe_key,
-    )
     try:
-        app.mail.send(email)
+        if message.channel == "webhook":
+            _send_webhook(webhook, message)
+        else:
+            app.mail.send(
+                OutgoingEmail(
+                    to=recipients,
+                    subject=message.subject,
+                    text=message.body_text,
+                    html=message.body_html,
+                    sender=app.settings.mail_from,
+                    key=message.dedupe_key,
+                )
+            )
     except DeliveryError as exc:
         with transaction(app.engine) as session:
             mark_failed(session, notification_id, error=str(exc), permanent=exc.permanent, now=now)
-        return DeliveryOutcome(notification_id, message.unit_id, recipients, "failed", str(exc))
+        fallback = None
+        if exc.permanent and message.audience == LIAISON and message.channel == "email":
+            fallback = _fall_back_to_deputy(app, message, now)
+        return DeliveryOutcome(
+            notification_id, message.unit_id, recipients, "failed", str(exc), fallback
+        )
     with transaction(app.engine) as session:
         mark_sent(session, notification_id, now=now)
     return DeliveryOutcome(notification_id, message.unit_id, recipients, "sent")
 
 
-def digest_context(app: App, digest: UnitDigest, as_of: date) -> dict[str, object]:
+def _fall_back_to_deputy(app: App, failed: Notification, now: datetime) -> DeliveryOutcome | None:
+    """A hard bounce for the liaison: the same digest goes to the unit's deputy, once."""
+    with transaction(app.engine) as session:
+        unit = session.get(Unit, failed.unit_id) if failed.unit_id else None
+        if unit is None or not unit.deputy_email:
+            return None
+        note = record_draft(
+            session,
+            Draft(
+                unit_id=failed.unit_id,
+                channel="email",
+                kind=failed.kind,
+                dedupe_key=f"{failed.dedupe_key}:deputy",
+                recipients=(unit.deputy_email,),
+                subject=failed.subject,
+                body_text=failed.body_text,
+                body_html=failed.body_html,
+            ),
+            now=now,
+            fallback_of=failed.id,
+            audience=DEPUTY,
+        )
+    if note is None:
+        return None
+    return deliver(app, note.id, now)  # type: ignore[arg-type]
+
+
+def _send_webhook(spec: dict[str, str] | None, message: Notification) -> None:
+    if not spec:
+        raise DeliveryError(
+            f"{message.dedupe_key}: the unit has no webhook any more", permanent=True
+        )
+    channel = WebhookChannel(spec["url"], spec["kind"], secret=spec.get("secret"))  # type: ignore[arg-type]
+    channel.send(
+        WebhookMessage(title=message.subject, text=message.body_text, key=message.dedupe_key)
+    )
+
+
+def _log_sent(
+    session: Session, digest: Digest, notification_id: int, as_of: date, now: datetime
+) -> None:
+    for entry in digest.entries:
+        session.add(
+            _log_row(
+                entry,
+                as_of,
+                now,
+                "sent",
+                _sent_rule(entry, digest.audience),
+                digest.audience,
+                notification_id,
+            )
+        )
+
+
+def _log_decision(session: Session, decision: Decision, as_of: date, now: datetime) -> None:
+    entry = decision.entry
+    exists = session.exec(
+        select(ReminderLog.id).where(
+            ReminderLog.run_on == as_of,
+            ReminderLog.assignment_id == entry.assignment_id,
+            ReminderLog.obligation == entry.obligation,
+            ReminderLog.due == entry.due,
+            ReminderLog.stage == entry.stage.key,
+            ReminderLog.decision == decision.decision,
+            ReminderLog.audience == LIAISON,
+        )
+    ).first()
+    if exists is None:
+        session.add(_log_row(entry, as_of, now, decision.decision, decision.rule, LIAISON, None))
+
+
+def _log_row(
+    entry: Entry,
+    as_of: date,
+    now: datetime,
+    decision: str,
+    rule: str,
+    audience: str,
+    notification_id: int | None,
+) -> ReminderLog:
+    return ReminderLog(
+        run_on=as_of,
+        assignment_id=entry.assignment_id,
+        unit_id=entry.unit_id,
+        item_id=entry.item_id,
+        obligation=entry.obligation,
+        due=entry.due,
+        stage=entry.stage.key,
+        audience=audience,
+        decision=decision,
+        rule=rule,
+        notification_id=notification_id,
+        created_at=now,
+    )
+
+
+def _sent_rule(entry: Entry, audience: str) -> str:
+    stage = entry.stage
+    if stage.overdue:
+        when = (
+            f"overdue reminder {stage.overdue}: due {entry.due}, "
+            f"{entry.overdue_workdays} working days late"
+        )
+    elif stage.key == "due":
+        when = f"due today ({entry.due})"
+    else:
+        when = f"{stage.key.removeprefix('before-')} working days before the due date {entry.due}"
+    to = {
+        LIAISON: "to the unit's liaison",
+        "head": "also to the unit's head after repeated overdue reminders",
+        COORDINATOR: "also to the coordinator after repeated overdue reminders",
+    }[audience]
+    return f"ladder ({entry.obligation_label}): {when}; {to}"
+
+
+def digest_context(app: App, digest: Digest, as_of: date) -> dict[str, object]:
     return {
         "unit_name": digest.unit_name,
+        "audience": digest.audience,
         "as_of": as_of,
         "reply_by": reply_by(as_of, app.settings.reply_within_days),
         "body_name": app.settings.body_name,
         "reply_instructions": app.settings.reply_instructions,
-        "items": [_item_context(item) for item in digest.items],
+        "items": [_item_context(entry) for entry in digest.entries],
     }
 
 
-def _item_context(item: OwedItem) -> dict[str, object]:
+def _item_context(entry: Entry) -> dict[str, object]:
     return {
-        "item_id": item.item_id,
-        "category": item.category,
-        "number": item.number,
-        "title": item.title,
-        "lead_representative": item.lead_representative,
-        "commitment": item.commitment,
-        "role_label": ROLE_LABELS.get(Role(item.role), item.role),
-        "lead_unit": item.lead_unit,
-        "co_units": list(item.co_units),
-        "due_date": item.due_date,
-        "last_reported_on": item.last_reported_on,
+        "item_id": entry.item_id,
+        "unit_name": entry.unit_name,
+        "category": entry.category,
+        "number": entry.number,
+        "title": entry.title,
+        "lead_representative": entry.lead_representative,
+        "commitment": entry.commitment,
+        "role_label": ROLE_LABELS.get(Role(entry.role), entry.role),
+        "lead_unit": entry.lead_unit,
+        "co_units": list(entry.co_units),
+        "obligation_label": entry.obligation_label,
+        "due_date": entry.due,
+        "stage_label": entry.stage.label,
+        "overdue_workdays": entry.overdue_workdays,
+        "last_reported_on": entry.last_reported_on,
     }

@@ -7,7 +7,7 @@ check the compiled table against the original.
 """
 
 import shutil
-from datetime import date
+from datetime import date, datetime, time
 from pathlib import Path
 
 from rich.console import Console
@@ -64,9 +64,9 @@ def run_demo(workspace: Path, console: Console) -> None:
     from flows.compile_flow import compile_feedback
 
     with use_app(duban), without_heartbeats():
-        june = chase_units(date(2022, 6, 15))
+        june = chase_units(date(2022, 6, 15), _morning(duban, date(2022, 6, 15)))
         step(
-            f"Chased as of 2022-06-15: {june.units_owing} units owed reports, "
+            f"Chased as of 2022-06-15: {june.digests} digests due, "
             f"{june.count('sent')} digests written to the outbox, {june.count('failed')} failed"
         )
 
@@ -83,9 +83,9 @@ def run_demo(workspace: Path, console: Console) -> None:
             f"Recorded {again.feedback_recorded} final reports of the lead units, dated 2022-11-01"
         )
 
-        november = chase_units(date(2022, 11, 15))
+        november = chase_units(date(2022, 11, 15), _morning(duban, date(2022, 11, 15)))
         step(
-            f"Chased as of 2022-11-15: {november.units_owing} units owe reports; "
+            f"Chased as of 2022-11-15: {november.digests} digests due; "
             f"{november.count('sent')} messages sent"
         )
 
@@ -98,6 +98,17 @@ def run_demo(workspace: Path, console: Console) -> None:
     console.print(f"Outbox ({len(list(outbox.glob('*.eml')))} messages): {outbox.resolve()}")
     for kind, path in paths.items():
         console.print(f"{kind.upper():5} {path.resolve()}")
+    console.print()
+    console.print(
+        f"Look around: DUBAN_STATE_DIR={workspace} .venv/bin/duban list "
+        "(or show --number 152, why 市卫生健康委, explain --number 730)",
+        markup=False,
+    )
+
+
+def _morning(duban, day: date) -> datetime:  # type: ignore[no-untyped-def]
+    """The demo chases at 09:30 on the day, inside office hours, whatever the clock says."""
+    return datetime.combine(day, time(9, 30), tzinfo=duban.settings.zone)
 
 
 class _Steps:

@@ -32,12 +32,15 @@ class _Handler:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.refusal: tuple[Stage, str] | None = None
+        self.refused_addresses: dict[str, str] = {}
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
         if self.refusal is not None and self.refusal[0] == "RCPT":
             return self.refusal[1]
+        if address in self.refused_addresses:
+            return self.refused_addresses[address]
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -76,8 +79,13 @@ class LoopbackSMTP:
         """Answer every later ``at`` command (RCPT or DATA) with ``code text``."""
         self._handler.refusal = (at, f"{code} {text}")
 
+    def refuse_address(self, address: str, code: int, text: str) -> None:
+        """Answer RCPT for ``address`` only with ``code text`` (a bounce for one mailbox)."""
+        self._handler.refused_addresses[address] = f"{code} {text}"
+
     def accept(self) -> None:
         self._handler.refusal = None
+        self._handler.refused_addresses.clear()
 
     def __enter__(self) -> Self:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -5,6 +5,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from http_server import LoopbackHTTP, Reply
 from smtp_server import LoopbackSMTP
 from sqlmodel import select
 
@@ -15,7 +16,6 @@ from tracking.db import transaction
 from tracking.importer import import_table
 from tracking.items import ItemRef, find_item, find_unit
 from tracking.models import DeliveryStatus, Notification, UpdateKind, UpdateSource
-from tracking.rules import owes_report
 from tracking.units import load_units, read_units_file
 from tracking.updates import record_update
 
@@ -36,8 +36,8 @@ EXPECTED_RECIPIENTS = {
 
 def chase(app: App, as_of: date, now: datetime = NOW) -> list[delivery.DeliveryOutcome]:
     """What the flow does, step by step, without Prefect."""
-    digests = delivery.plan(app, as_of)
-    delivery.draft_digests(app, digests, as_of=as_of, now=now)
+    chase_plan = delivery.plan(app, as_of, now)
+    delivery.draft_digests(app, chase_plan, now=now)
     return [delivery.deliver(app, nid, now) for nid in delivery.pending_ids(app, now)]
 
 
@@ -83,10 +83,13 @@ def test_one_digest_per_unit_with_its_items(app: App, smtp: LoopbackSMTP) -> Non
     assert set(received) == set(EXPECTED_RECIPIENTS)
     assert {to: items_in(m) for to, m in received.items()} == EXPECTED_RECIPIENTS
     health = received["wjw-duban@example.org"]
-    assert health["Subject"] == "【督办提醒】请于2022年6月22日前报送4项建议提案落实进展"
+    # Nothing reported since the year began: progress was due 2022-02-07 (30 days after
+    # 1 January, moved past the Spring Festival holiday), so every item is overdue.
+    assert health["Subject"] == "【督办提醒】4项建议提案事项待办理（其中4项已逾期）"
     body = health.get_body(("plain",)).get_content()
     assert body.startswith("市卫生健康委：")
-    assert "关于完善街路标识牌的建议" in body and "协办意见和进展" in body
+    assert "关于完善街路标识牌的建议" in body and "需办理：报送落实进展" in body
+    assert "办理时限：2022年2月7日（已逾期" in body
     assert "市民政局\n2022年6月15日" in body  # signed by the body
 
 
@@ -130,15 +133,7 @@ def test_a_refusing_server_is_recorded_and_the_next_run_delivers(
 def test_one_refused_recipient_does_not_stop_the_others(app: App, smtp: LoopbackSMTP) -> None:
     with transaction(app.engine) as session:
         find_unit(session, "市财政局").emails = ["nobody@example.org"]
-    real_handler = smtp._controller.handler  # refuse one address only, at RCPT
-
-    async def handle_rcpt(server, session, envelope, address, options):  # type: ignore[no-untyped-def]
-        if address == "nobody@example.org":
-            return "550 5.1.1 no such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    real_handler.handle_RCPT = handle_rcpt
+    smtp.refuse_address("nobody@example.org", 550, "5.1.1 no such user")
     outcomes = chase(app, JUNE)
 
     assert sorted(o.status for o in outcomes) == ["failed"] + ["sent"] * 6
@@ -215,24 +210,27 @@ def test_a_new_day_supersedes_an_undelivered_digest(app: App, smtp: LoopbackSMTP
     assert statuses == [DeliveryStatus.SENT] * 7 + [DeliveryStatus.SUPERSEDED] * 7
 
 
-@pytest.mark.parametrize(
-    ("last", "closed", "expected"),
-    [
-        (None, None, True),
-        (date(2022, 5, 17), None, False),  # 29 days before: still fresh
-        (date(2022, 5, 16), None, True),  # 30 days before: owed again
-        (None, date(2022, 6, 15), False),  # closed that day
-        (None, date(2022, 6, 16), True),  # closed later: open as of the 15th
-    ],
-)
-def test_owes_report_rule(last: date | None, closed: date | None, expected: bool) -> None:
-    assert (
-        owes_report(
-            item_closed_on=closed,
-            assignment_closed_on=None,
-            last_reported_on=last,
-            as_of=JUNE,
-            interval_days=30,
-        )
-        is expected
-    )
+def test_a_unit_with_a_webhook_gets_its_digest_there_too(app: App, smtp: LoopbackSMTP) -> None:
+    with LoopbackHTTP() as robot:
+        with transaction(app.engine) as session:
+            find_unit(session, "市财政局").webhook = {
+                "kind": "json",
+                "url": robot.url("/hooks/duban"),
+                "secret": "s3cret",
+            }
+        robot.reply(Reply(status=503), Reply(status=200))  # one transient error, then accepted
+
+        outcomes = chase(app, JUNE)
+
+        assert sorted(o.status for o in outcomes) == ["sent"] * 8  # 7 e-mails and 1 webhook
+        assert [r.path for r in robot.requests] == ["/hooks/duban", "/hooks/duban"]
+        posted = robot.requests[-1].json
+        assert posted["key"] == "digest:" + str(find_id(app, "市财政局")) + ":2022-06-15:webhook"
+        assert posted["title"] == "【督办提醒】1项建议提案事项待办理（其中1项已逾期）"
+        assert "第379号" in posted["text"]
+        assert robot.requests[-1].headers["X-Duban-Signature"].startswith("sha256=")
+
+
+def find_id(app: App, name: str) -> int:
+    with transaction(app.engine) as session:
+        return find_unit(session, name).id  # type: ignore[return-value]

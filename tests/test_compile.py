@@ -21,10 +21,13 @@ from tracking.feedback import NO_FEEDBACK, compile_feedback_text
 from tracking.importer import check_table, import_table
 from tracking.items import ItemRef, NewItem, assign_item, find_item, find_unit, set_final_text
 from tracking.models import (
+    Assignment,
+    AssignmentStatus,
     Event,
     FollowUpItem,
     ItemStatus,
     ProgressUpdate,
+    Unit,
     UpdateKind,
     UpdateSource,
 )
@@ -326,6 +329,16 @@ def test_a_blank_override_is_refused_not_stored(engine: Engine, seed: Path) -> N
 # --- items added through the year -------------------------------------------------------------
 
 
+def assignment_statuses(session: Session, item_id: int | None) -> dict[str, str]:
+    """Each unit's assignment status on the item, by unit name."""
+    rows = session.exec(
+        select(Unit.name, Assignment.status)
+        .join(Assignment, Assignment.unit_id == Unit.id)
+        .where(Assignment.item_id == item_id)
+    )
+    return dict(rows.all())
+
+
 def test_co_units_inputs_are_attributed_and_silent_items_are_unreported(engine: Engine) -> None:
     with transaction(engine) as session:
         reported = assign_item(
@@ -391,8 +404,16 @@ def test_co_units_inputs_are_attributed_and_silent_items_are_unreported(engine: 
 
     with transaction(engine) as session:
         rows = summary_rows(session, year=2022)
-        assert session.get(FollowUpItem, reported_id).status == ItemStatus.OPEN
-        assert session.get(FollowUpItem, silent_id).status == ItemStatus.OPEN
+        # The lead's first report started the handling; the co unit's final report is only its
+        # written opinion (已提交意见) and resolves nothing. Nobody reported on the silent item.
+        assert session.get(FollowUpItem, reported_id).status == ItemStatus.HANDLING
+        assert session.get(FollowUpItem, silent_id).status == ItemStatus.ASSIGNED
+        assert assignment_statuses(session, reported_id) == {
+            LEAD: AssignmentStatus.HANDLING,
+            HEALTH: AssignmentStatus.REPORTED,
+            REFORM: AssignmentStatus.HANDLING,
+        }
+        assert assignment_statuses(session, silent_id) == {LEAD: AssignmentStatus.ASSIGNED}
     assert [row.cells()[:10] for row in rows] == [
         (
             "1",
@@ -426,7 +447,7 @@ def test_co_units_inputs_are_attributed_and_silent_items_are_unreported(engine: 
     )
     assert rows[1].feedback == "未反馈"
 
-    # The lead's final feedback then replaces the attributed inputs and closes the item.
+    # The lead's final feedback then replaces the attributed inputs and resolves the item.
     with transaction(engine) as session:
         item = session.get(FollowUpItem, reported_id)
         record_update(
@@ -441,7 +462,8 @@ def test_co_units_inputs_are_attributed_and_silent_items_are_unreported(engine: 
             now=NOW,
         )
         rows = summary_rows(session, year=2022)
-        assert item.status == ItemStatus.CLOSED
+        assert (item.status, item.closed_on) == (ItemStatus.RESOLVED, date(2022, 11, 30))
+        assert set(assignment_statuses(session, reported_id).values()) == {AssignmentStatus.CLOSED}
     assert rows[0].feedback == "全年建成10个社区食堂，任务完成。"
     assert rows[1].feedback == "未反馈"
 
@@ -486,5 +508,6 @@ def test_reimporting_an_interim_summary_leaves_open_items_open(
     import_table(engine, paths["tsv"], year=2022, reported_on=date(2022, 6, 1), now=NOW)
 
     with transaction(engine) as session:
-        statuses = [item.status for item in session.exec(select(FollowUpItem))]
-    assert statuses == [ItemStatus.OPEN, ItemStatus.OPEN]
+        items = [(item.status, item.closed_on) for item in session.exec(select(FollowUpItem))]
+    # Still 待签收 as assigned: the interim texts were not taken for the lead's final feedback.
+    assert items == [(ItemStatus.ASSIGNED, None), (ItemStatus.ASSIGNED, None)]

@@ -70,9 +70,9 @@ def test_chase_flow_sends_one_digest_per_unit_in_one_task_each(
         again = chase_units(date(2022, 6, 15), NOW)
 
     report = state.result()
-    assert report.units_owing == 7 and report.count("sent") == 7
+    assert report.digests == 7 and report.count("sent") == 7
     assert len(smtp.messages) == 7
-    # 11 items, 25 assignments, 7 units: the task runs follow the units.
+    # 11 items, 26 assignments, 7 units: the task runs follow the digests (one per unit).
     assert sorted(run.name for run in task_runs_of(state)) == sorted(
         f"deliver-{o.notification_id}" for o in report.outcomes
     )

@@ -551,7 +551,8 @@ def test_feedback_is_the_lead_units_final_report_and_closes_the_item(
         (lead.id, UpdateKind.FINAL, UpdateSource.IMPORT, REPORTED_ON)
     }
     assert first.text == cell(seed, 6, FEEDBACK)
-    assert {(item.status, item.closed_on) for item in items} == {(ItemStatus.CLOSED, REPORTED_ON)}
+    # Imported under follow-up (跟踪落实), then resolved (已落实) by the lead's final feedback.
+    assert {(item.status, item.closed_on) for item in items} == {(ItemStatus.RESOLVED, REPORTED_ON)}
     assert len(assignments) == 26
     assert {(a.status, a.closed_on) for a in assignments} == {
         (AssignmentStatus.CLOSED, REPORTED_ON)
@@ -578,10 +579,11 @@ def test_without_feedback_nothing_is_recorded_and_items_stay_open(
     assert report.feedback_recorded == 0
     assert row_counts(engine)["ProgressUpdate"] == 0
     with transaction(engine) as session:
-        statuses = {item.status for item in session.exec(select(FollowUpItem))}
-        assignment_statuses = {a.status for a in session.exec(select(Assignment))}
-    assert statuses == {ItemStatus.OPEN}
-    assert assignment_statuses == {AssignmentStatus.OPEN}
+        items = {(item.status, item.closed_on) for item in session.exec(select(FollowUpItem))}
+        assignments = {(a.status, a.closed_on) for a in session.exec(select(Assignment))}
+    # A published table lists items under follow-up: 跟踪落实, each unit 办理中.
+    assert items == {(ItemStatus.FOLLOWING, None)}
+    assert assignments == {(AssignmentStatus.HANDLING, None)}
 
 
 # --- problems ------------------------------------------------------------------------------

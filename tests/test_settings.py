@@ -53,7 +53,7 @@ def test_config_file_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_p
     ("name", "value", "message"),
     [
         ("DUBAN_SMTP_PORT", "abc", "DUBAN_SMTP_PORT: Input should be a valid integer"),
-        ("DUBAN_TIMEZONE", "Mars/Base", "DUBAN_TIMEZONE: unknown time zone"),
+        ("DUBAN_TIMEZONE", "Mars/Base", "DUBAN_TIMEZONE: not a known time zone"),
         ("DUBAN_MAIL_BACKEND", "pigeon", "DUBAN_MAIL_BACKEND: Input should be 'outbox' or 'smtp'"),
         ("DUBAN_DATABASE_URL", "mysql://x", "DUBAN_DATABASE_URL: must start with"),
         ("DUBAN_REPORT_INTERVAL_DAYS", "0", "DUBAN_REPORT_INTERVAL_DAYS: Input should be greater"),
@@ -89,3 +89,13 @@ def test_starttls_and_ssl_exclude_each_other(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("DUBAN_SMTP_SSL", "true")
     with pytest.raises(ConfigError, match="smtp_starttls and smtp_ssl exclude each other"):
         load_settings()
+
+
+def test_a_misspelt_variable_is_refused_with_a_suggestion(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DUBAN_REPORT_INTERVALDAYS", "10")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value) == (
+        "unknown setting(s) in the environment: DUBAN_REPORT_INTERVALDAYS "
+        "(did you mean DUBAN_REPORT_INTERVAL_DAYS?)"
+    )

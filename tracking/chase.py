@@ -1,119 +1,390 @@
-"""Planning the chase: for each unit, the items on which it owes a report as of a date.
+"""Planning a chase: every obligation's reminder stage as of a date, decided and grouped into one
+digest per recipient.
 
-A handful of queries for the whole sweep (assignments, last reports, unit names), grouped in
-Python, so the cost grows with the rows and not with round trips.
+Each decision carries the rule that made it, so that ``duban plan`` and ``duban why`` can say
+why a reminder went out or did not. The ledger is consulted so that a stage already reminded is
+not reminded again, and a re-plan after a run shows what a run would still send.
 """
 
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime
 
-from sqlalchemy import func, or_
+from sqlalchemy import func
 from sqlmodel import Session, select
 
-from tracking.models import Assignment, FollowUpItem, ProgressUpdate, Proposal, Role, Unit
-from tracking.rules import owes_report
+from config.policy import Policy
+from tracking.deadlines import Deadline
+from tracking.deadlines import Extension as DeadlineExtension
+from tracking.handling import is_paused
+from tracking.ladder import Stage, current_stage, escalation, in_office_window, next_window
+from tracking.models import (
+    Assignment,
+    AssignmentStatus,
+    DeliveryStatus,
+    Extension,
+    FollowUpItem,
+    ItemStatus,
+    Notification,
+    ProgressUpdate,
+    Proposal,
+    ReminderLog,
+    Role,
+    Unit,
+    UpdateKind,
+)
+from tracking.obligations import LABELS, ItemFacts, Obligation, owed
+from tracking.rules import is_open_on
+from tracking.workdays import WorkCalendar
+
+LIAISON, DEPUTY, HEAD, COORDINATOR = "liaison", "deputy", "head", "coordinator"
 
 
 @dataclass(frozen=True)
-class OwedItem:
+class Entry:
+    """One line of a digest: an item, what is owed on it, by when, at which stage."""
+
+    assignment_id: int
+    unit_id: int
+    unit_name: str
     item_id: int
+    obligation: Obligation
+    due: date
+    stage: Stage
+    role: str
     category: str
     number: str
     title: str
     lead_representative: str
     commitment: str
-    role: str
     lead_unit: str
     co_units: tuple[str, ...]
-    due_date: date | None
     last_reported_on: date | None
+    overdue_workdays: int
+    audiences: tuple[str, ...] = (LIAISON,)
+
+    @property
+    def obligation_label(self) -> str:
+        return LABELS[self.obligation]
 
 
 @dataclass(frozen=True)
-class UnitDigest:
-    """What one unit owes: the content of its one digest."""
+class Decision:
+    """A stage that was reached but not sent, and why: skipped (for good) or held (till later)."""
 
-    unit_id: int
+    entry: Entry
+    decision: str  # "skipped" or "held"
+    rule: str
+
+
+@dataclass(frozen=True)
+class Digest:
+    """One message: everything one recipient is reminded of in this run."""
+
+    audience: str
+    unit_id: int | None  # None for the coordinator's digest
     unit_name: str
-    emails: tuple[str, ...]
-    items: tuple[OwedItem, ...]
+    recipients: tuple[str, ...]
+    entries: tuple[Entry, ...]
+    key: str
 
 
-def digest_key(unit_id: int, as_of: date) -> str:
-    """One digest per unit and day: a second run that day finds the key and sends nothing."""
-    return f"digest:{unit_id}:{as_of.isoformat()}"
+@dataclass
+class ChasePlan:
+    as_of: date
+    digests: list[Digest] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    held_until: datetime | None = None
 
 
-def plan_digests(session: Session, *, as_of: date, interval_days: int) -> list[UnitDigest]:
-    """Every unit that owes at least one report as of ``as_of``, with those items, by unit name."""
-    candidates = session.exec(
+def digest_key(audience: str, unit_id: int | None, as_of: date) -> str:
+    """One digest per recipient and day: a second run that day finds the key and sends nothing."""
+    if audience == LIAISON:
+        return f"digest:{unit_id}:{as_of.isoformat()}"
+    if audience == COORDINATOR:
+        return f"digest-coordinator:{as_of.isoformat()}"
+    return f"digest-{audience}:{unit_id}:{as_of.isoformat()}"
+
+
+def plan_chase(
+    session: Session,
+    *,
+    as_of: date,
+    now: datetime,
+    policy: Policy,
+    calendar: WorkCalendar,
+    interval_days: int,
+) -> ChasePlan:
+    """Decide every reminder due on ``as_of``. ``now`` (local time) decides the office window."""
+    plan = ChasePlan(as_of=as_of)
+    entries = _reached_stages(
+        session, as_of=as_of, policy=policy, calendar=calendar, interval_days=interval_days
+    )
+    if not entries:
+        return plan
+    history = _ReminderHistory.load(session, {e.assignment_id for e in entries}, as_of)
+    reports = _report_dates(session, as_of)
+    pause = is_paused(session)
+    units = {unit.id: unit for unit in session.exec(select(Unit))}
+    window_open, window_reason = in_office_window(now, policy.ladder, calendar)
+
+    sendable: list[Entry] = []
+    for entry in entries:
+        key = (entry.assignment_id, entry.obligation, entry.due)
+        if history.in_hand(key, entry.stage.key):
+            continue
+        unit = units[entry.unit_id]
+        last_reminder = history.last_delivered_on(key)
+        reported = reports.get((entry.item_id, entry.unit_id))
+        if pause is not None:
+            rule = f"reminders are paused by {pause.changed_by}: {pause.reason or 'no reason'}"
+            plan.decisions.append(Decision(entry, "skipped", rule))
+        elif unit.snoozed_until is not None and unit.snoozed_until >= as_of:
+            rule = f"{unit.name} is snoozed until {unit.snoozed_until}: {unit.snooze_reason}"
+            plan.decisions.append(Decision(entry, "skipped", rule))
+        elif (
+            entry.obligation != Obligation.PROGRESS
+            and last_reminder is not None
+            and reported is not None
+            and reported > last_reminder
+        ):
+            rule = f"{unit.name} reported on {reported}, after the last reminder on {last_reminder}"
+            plan.decisions.append(Decision(entry, "skipped", rule))
+        elif not window_open:
+            plan.held_until = next_window(now, policy.ladder, calendar)
+            rule = f"held: {window_reason}; it goes out at {plan.held_until:%Y-%m-%d %H:%M}"
+            plan.decisions.append(Decision(entry, "held", rule))
+        else:
+            audiences = escalation(history.overdue_delivered(key), entry.stage, policy.ladder)
+            sendable.append(_with_audiences(entry, audiences))
+    plan.digests = _group(sendable, units, policy, as_of)
+    return plan
+
+
+def _with_audiences(entry: Entry, audiences: tuple[str, ...]) -> Entry:
+    return Entry(**{**entry.__dict__, "audiences": audiences})
+
+
+def _group(
+    entries: list[Entry], units: dict[int | None, Unit], policy: Policy, as_of: date
+) -> list[Digest]:
+    grouped: dict[tuple[str, int | None], list[Entry]] = defaultdict(list)
+    for entry in entries:
+        for audience in entry.audiences:
+            unit_id = None if audience == COORDINATOR else entry.unit_id
+            grouped[(audience, unit_id)].append(entry)
+    digests = []
+    order = {LIAISON: 0, HEAD: 1, COORDINATOR: 2}
+    for (audience, unit_id), items in sorted(
+        grouped.items(),
+        key=lambda pair: (order[pair[0][0]], units[pair[0][1]].name if pair[0][1] else ""),
+    ):
+        if audience == COORDINATOR:
+            recipients, name = tuple(policy.ladder.coordinator_emails), "督办工作负责人"
+        else:
+            unit = units[unit_id]
+            name = unit.name
+            recipients = (
+                tuple(unit.emails)
+                if audience == LIAISON
+                else ((unit.head_email,) if unit.head_email else ())
+            )
+        if audience != LIAISON and not recipients:
+            continue  # no head or coordinator address configured: the liaison's digest stands
+        digests.append(
+            Digest(
+                audience=audience,
+                unit_id=unit_id,
+                unit_name=name,
+                recipients=recipients,
+                entries=tuple(items),
+                key=digest_key(audience, unit_id, as_of),
+            )
+        )
+    return digests
+
+
+@dataclass(frozen=True)
+class OpenObligation:
+    """An obligation of one assignment, with the facts a reminder or a listing shows."""
+
+    assignment: Assignment
+    item: FollowUpItem
+    proposal: Proposal
+    unit_name: str
+    lead_unit: str
+    co_units: tuple[str, ...]
+    last_reported_on: date | None
+    obligation: Obligation
+    deadline: Deadline
+
+
+def collect_obligations(
+    session: Session, *, as_of: date, policy: Policy, calendar: WorkCalendar, interval_days: int
+) -> list[OpenObligation]:
+    """Every obligation open on ``as_of``, in the order of the year's table."""
+    rows = session.exec(
         select(Assignment, FollowUpItem, Proposal)
         .join(FollowUpItem, Assignment.item_id == FollowUpItem.id)
         .join(Proposal, FollowUpItem.proposal_id == Proposal.id)
-        .where(or_(FollowUpItem.closed_on.is_(None), FollowUpItem.closed_on > as_of))  # type: ignore[union-attr,operator]
-        .where(or_(Assignment.closed_on.is_(None), Assignment.closed_on > as_of))  # type: ignore[union-attr,operator]
-        .order_by(Proposal.year, FollowUpItem.position, FollowUpItem.id)
+        .where(Assignment.status.not_in([AssignmentStatus.RETURNED]))  # type: ignore[attr-defined]
+        .order_by(Proposal.year, FollowUpItem.position, FollowUpItem.id, Assignment.id)
     ).all()
-    if not candidates:
+    rows = [
+        (a, item, p)
+        for a, item, p in rows
+        if item.status != ItemStatus.RESOLVED or is_open_on(item.closed_on, as_of)
+    ]
+    if not rows:
         return []
-    item_ids = {item.id for _, item, _ in candidates}
-
-    last_reports = {
-        (item_id, unit_id): last
-        for item_id, unit_id, last in session.exec(
-            select(
-                ProgressUpdate.item_id,
-                ProgressUpdate.unit_id,
-                func.max(ProgressUpdate.reported_on),
-            )
-            .where(ProgressUpdate.reported_on <= as_of)
-            .group_by(ProgressUpdate.item_id, ProgressUpdate.unit_id)
-        )
-        if item_id in item_ids
-    }
-    units = {unit.id: unit for unit in session.exec(select(Unit))}
+    units = {unit.id: unit.name for unit in session.exec(select(Unit))}
     lead_of: dict[int, str] = {}
     co_of: dict[int, list[str]] = defaultdict(list)
-    for assignment, _, _ in candidates:
-        name = units[assignment.unit_id].name
+    for assignment, _, _ in rows:
         if assignment.role == Role.LEAD:
-            lead_of[assignment.item_id] = name
+            lead_of[assignment.item_id] = units[assignment.unit_id]
         else:
-            co_of[assignment.item_id].append(name)
+            co_of[assignment.item_id].append(units[assignment.unit_id])
+    last_reports = _report_dates(session, as_of)
+    extensions: dict[int, list[DeadlineExtension]] = defaultdict(list)
+    for extension in session.exec(select(Extension).where(Extension.approved_on <= as_of)):
+        extensions[extension.item_id].append(
+            DeadlineExtension(
+                extension.months, extension.reason, extension.approved_by, extension.approved_on
+            )
+        )
+    replies = dict(
+        session.exec(
+            select(ProgressUpdate.item_id, func.count())
+            .where(ProgressUpdate.kind == UpdateKind.REPLY, ProgressUpdate.reported_on <= as_of)
+            .group_by(ProgressUpdate.item_id)
+        ).all()
+    )
 
-    owed: dict[int, list[OwedItem]] = defaultdict(list)
-    for assignment, item, proposal in candidates:
-        last = last_reports.get((item.id, assignment.unit_id))
-        if not owes_report(
-            item_closed_on=item.closed_on,
-            assignment_closed_on=assignment.closed_on,
+    found = []
+    for assignment, item, proposal in rows:
+        status = ItemStatus(item.status)
+        assignment_status = AssignmentStatus(assignment.status)
+        if status == ItemStatus.RESOLVED:  # resolved after as_of: still under follow-up then
+            status, assignment_status = ItemStatus.FOLLOWING, AssignmentStatus.HANDLING
+        last = last_reports.get((item.id, assignment.unit_id))  # type: ignore[arg-type]
+        facts = ItemFacts(
+            year=proposal.year,
+            status=status,
+            role=Role(assignment.role),
+            assignment_status=assignment_status,
+            assigned_on=item.assigned_on,
+            reply_class=item.reply_class,
+            replied_on=item.replied_on,
+            reply_count=replies.get(item.id, 0),
+            rating=item.rating,
+            rated_on=item.rated_on,
             last_reported_on=last,
-            as_of=as_of,
-            interval_days=interval_days,
+            extensions=tuple(extensions.get(item.id, ())),  # type: ignore[arg-type]
+        )
+        for obligation, deadline in owed(
+            facts, policy=policy, calendar=calendar, interval_days=interval_days
         ):
+            found.append(
+                OpenObligation(
+                    assignment=assignment,
+                    item=item,
+                    proposal=proposal,
+                    unit_name=units[assignment.unit_id],
+                    lead_unit=lead_of.get(item.id, ""),  # type: ignore[arg-type]
+                    co_units=tuple(co_of.get(item.id, ())),  # type: ignore[arg-type]
+                    last_reported_on=last,
+                    obligation=obligation,
+                    deadline=deadline,
+                )
+            )
+    return found
+
+
+def _reached_stages(
+    session: Session, *, as_of: date, policy: Policy, calendar: WorkCalendar, interval_days: int
+) -> list[Entry]:
+    """Every open obligation whose reminder ladder has reached a stage on ``as_of``."""
+    entries = []
+    for found in collect_obligations(
+        session, as_of=as_of, policy=policy, calendar=calendar, interval_days=interval_days
+    ):
+        due = found.deadline.due
+        stage = current_stage(due, as_of, policy.ladder, calendar)
+        if stage is None:
             continue
-        owed[assignment.unit_id].append(
-            OwedItem(
+        proposal, item = found.proposal, found.item
+        entries.append(
+            Entry(
+                assignment_id=found.assignment.id,  # type: ignore[arg-type]
+                unit_id=found.assignment.unit_id,
+                unit_name=found.unit_name,
                 item_id=item.id,  # type: ignore[arg-type]
+                obligation=found.obligation,
+                due=due,
+                stage=stage,
+                role=found.assignment.role,
                 category=proposal.category,
                 number=proposal.number,
                 title=proposal.title,
                 lead_representative=proposal.lead_representative,
                 commitment=item.commitment,
-                role=assignment.role,
-                lead_unit=lead_of.get(item.id, ""),  # type: ignore[arg-type]
-                co_units=tuple(co_of.get(item.id, ())),  # type: ignore[arg-type]
-                due_date=assignment.due_date or item.due_date,
-                last_reported_on=last,
+                lead_unit=found.lead_unit,
+                co_units=found.co_units,
+                last_reported_on=found.last_reported_on,
+                overdue_workdays=calendar.workdays_between(due, as_of) if as_of > due else 0,
             )
         )
-    return [
-        UnitDigest(
-            unit_id=unit_id,
-            unit_name=units[unit_id].name,
-            emails=tuple(units[unit_id].emails),
-            items=tuple(items),
+    return entries
+
+
+def _report_dates(session: Session, as_of: date) -> dict[tuple[int, int], date]:
+    """Each unit's last report on each item, on or before ``as_of`` (later ones are not seen)."""
+    return {
+        (item_id, unit_id): last
+        for item_id, unit_id, last in session.exec(
+            select(
+                ProgressUpdate.item_id, ProgressUpdate.unit_id, func.max(ProgressUpdate.reported_on)
+            )
+            .where(ProgressUpdate.reported_on <= as_of)
+            .group_by(ProgressUpdate.item_id, ProgressUpdate.unit_id)
         )
-        for unit_id, items in sorted(owed.items(), key=lambda pair: units[pair[0]].name)
-    ]
+    }
+
+
+@dataclass
+class _ReminderHistory:
+    """The reminders already sent to liaisons, by (assignment, obligation, due date)."""
+
+    delivered: dict[tuple[int, str, date], dict[str, date]]
+    in_flight: set[tuple[int, str, date, str]]
+
+    @classmethod
+    def load(cls, session: Session, assignment_ids: set[int], as_of: date) -> "_ReminderHistory":
+        delivered: dict[tuple[int, str, date], dict[str, date]] = defaultdict(dict)
+        in_flight: set[tuple[int, str, date, str]] = set()
+        rows = session.exec(
+            select(ReminderLog, Notification)
+            .join(Notification, ReminderLog.notification_id == Notification.id)
+            .where(ReminderLog.decision == "sent", ReminderLog.audience == LIAISON)
+        ).all()
+        for log, note in rows:
+            if log.assignment_id not in assignment_ids:
+                continue
+            key = (log.assignment_id, log.obligation, log.due)
+            if note.status == DeliveryStatus.SENT or note.permanent_failure:
+                delivered[key].setdefault(log.stage, log.run_on)
+            elif note.status != DeliveryStatus.SUPERSEDED and log.run_on == as_of:
+                in_flight.add((*key, log.stage))
+        return cls(delivered, in_flight)
+
+    def in_hand(self, key: tuple[int, str, date], stage: str) -> bool:
+        """Sent already, or written today and still being delivered."""
+        return stage in self.delivered.get(key, {}) or (*key, stage) in self.in_flight
+
+    def last_delivered_on(self, key: tuple[int, str, date]) -> date | None:
+        days = self.delivered.get(key, {}).values()
+        return max(days, default=None)
+
+    def overdue_delivered(self, key: tuple[int, str, date]) -> int:
+        return sum(stage.startswith("overdue-") for stage in self.delivered.get(key, {}))

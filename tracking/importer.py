@@ -21,7 +21,9 @@ from tracking.errors import InputError
 from tracking.feedback import is_interim_feedback
 from tracking.models import (
     Assignment,
+    AssignmentStatus,
     FollowUpItem,
+    ItemStatus,
     ProgressUpdate,
     Proposal,
     Role,
@@ -74,7 +76,9 @@ def check_table(path: Path) -> tuple[list[TableRow], list[str], list[str]]:
     if header is None:
         raise InputError(missing_header_message(path))
     header_index, columns = header
-    checked = check_rows(path, rows[header_index + 1 :], columns)
+    text_table = table.encoding is not None
+    width = len(rows[header_index].cells) if text_table else None
+    checked = check_rows(path, rows[header_index + 1 :], columns, width=width)
     return checked.rows, checked.problems, checked.warnings
 
 
@@ -262,7 +266,14 @@ def _upsert_item(
     wanted = {"commitment": row.commitment, "position": position}
     item = items.get((proposal.id, ordinal))  # type: ignore[arg-type]
     if item is None:
-        item = FollowUpItem(proposal_id=proposal.id, ordinal=ordinal, created_at=now, **wanted)  # type: ignore[arg-type]
+        # A published table lists items already replied to and under follow-up (跟踪落实).
+        item = FollowUpItem(
+            proposal_id=proposal.id,  # type: ignore[arg-type]
+            ordinal=ordinal,
+            created_at=now,
+            status=ItemStatus.FOLLOWING,
+            **wanted,
+        )
         session.add(item)
         session.flush()
         items[(proposal.id, ordinal)] = item  # type: ignore[index]
@@ -331,11 +342,12 @@ def _sync_assignments(
     for unit_id, role in wanted_roles.items():
         assignment = by_unit.get(unit_id)
         if assignment is None:
+            resolved = item.status == ItemStatus.RESOLVED
             assignment = Assignment(
                 item_id=item.id,  # type: ignore[arg-type]
                 unit_id=unit_id,
                 role=role,
-                status=item.status,
+                status=AssignmentStatus.CLOSED if resolved else AssignmentStatus.HANDLING,
                 closed_on=item.closed_on,
                 due_date=item.due_date,
             )

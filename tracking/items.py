@@ -1,12 +1,15 @@
 """What coordinators do through the year: add items, find them, and look at who owes what."""
 
+import difflib
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from config.policy import Policy
 from tracking.audit import record_event, snapshot
+from tracking.chase import collect_obligations
 from tracking.errors import InputError, NotFoundError
 from tracking.models import (
     Assignment,
@@ -20,8 +23,10 @@ from tracking.models import (
     Unit,
 )
 from tracking.names import squeeze
-from tracking.rules import owes_report
+from tracking.obligations import LABELS
 from tracking.units import UnitDirectory
+from tracking.workdays import WorkCalendar
+from tracking.workflow import ITEM_LABELS
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,10 @@ def find_item(session: Session, ref: ItemRef) -> FollowUpItem:
 def find_unit(session: Session, name: str) -> Unit:
     unit = UnitDirectory(session).find(name)
     if unit is None:
-        raise NotFoundError(f"no unit named {name!r} (see `duban units list`)")
+        known = [u.name for u in session.exec(select(Unit))]
+        close = difflib.get_close_matches(squeeze(name), known, n=3, cutoff=0.5)
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        raise NotFoundError(f"no unit named {name!r}{hint}; see `duban units list`")
     return unit
 
 
@@ -83,6 +91,7 @@ class NewItem:
     lead_unit: str
     co_units: tuple[str, ...] = ()
     due_date: date | None = None
+    assigned_on: date | None = None
     title: str = ""
     lead_representative: str = ""
     signer_count: int | None = None
@@ -146,6 +155,8 @@ def assign_item(session: Session, new: NewItem, *, now: datetime, actor: str) ->
         position=position,
         commitment=new.commitment.strip(),
         due_date=new.due_date,
+        assigned_on=new.assigned_on,
+        status=ItemStatus.ASSIGNED,
         created_at=now,
     )
     session.add(item)
@@ -157,7 +168,7 @@ def assign_item(session: Session, new: NewItem, *, now: datetime, actor: str) ->
         action="followupitem.create",
         entity="followupitem",
         entity_id=item.id,
-        after=snapshot(item, ["proposal_id", "ordinal", "commitment", "due_date"]),
+        after=snapshot(item, ["proposal_id", "ordinal", "commitment", "due_date", "assigned_on"]),
     )
     directory = UnitDirectory(session)
     roles = [(name, Role.CO) for name in new.co_units if squeeze(name) != squeeze(new.lead_unit)]
@@ -220,7 +231,7 @@ class AssignmentView:
     role: str
     status: str
     last_reported_on: date | None
-    owes: bool
+    owes: tuple[tuple[str, date], ...]  # (what, due) for each open obligation
 
 
 @dataclass(frozen=True)
@@ -234,6 +245,9 @@ class ItemView:
     lead_representative: str
     commitment: str
     status: str
+    assigned_on: date | None
+    reply_class: str | None
+    rating: str | None
     due_date: date | None
     closed_on: date | None
     final_text: str | None
@@ -248,38 +262,40 @@ def list_items(
     session: Session,
     *,
     as_of: date,
+    policy: Policy,
+    calendar: WorkCalendar,
     interval_days: int,
     year: int | None = None,
     status: str | None = None,
     unit: str | None = None,
+    item_id: int | None = None,
 ) -> list[ItemView]:
-    """Items with their assignments and who owes a report as of ``as_of``."""
+    """Items with their assignments and what each unit owes as of ``as_of``.
+
+    ``status`` is a workflow state (code or Chinese label), or ``open`` for every state but
+    已落实.
+    """
     query = select(FollowUpItem, Proposal).join(Proposal, FollowUpItem.proposal_id == Proposal.id)
     if year is not None:
         query = query.where(Proposal.year == year)
+    if item_id is not None:
+        query = query.where(FollowUpItem.id == item_id)
     if status is not None:
-        if status not in tuple(ItemStatus):
-            raise InputError(f"status must be one of {', '.join(ItemStatus)}, not {status!r}")
-        query = query.where(FollowUpItem.status == status)
+        query = query.where(FollowUpItem.status.in_(_statuses(status)))  # type: ignore[attr-defined]
     records = session.exec(
         query.order_by(Proposal.year, FollowUpItem.position, FollowUpItem.id)
     ).all()
     units = {u.id: u.name for u in session.exec(select(Unit))}
     wanted_unit = find_unit(session, unit).name if unit else None
-    item_ids = [item.id for item, _ in records]
     by_item: dict[int, list[Assignment]] = {}
     for assignment in session.exec(select(Assignment).order_by(Assignment.id)):
         by_item.setdefault(assignment.item_id, []).append(assignment)
-    last_reports = {
-        (item_id, unit_id): last
-        for item_id, unit_id, last in session.exec(
-            select(
-                ProgressUpdate.item_id, ProgressUpdate.unit_id, func.max(ProgressUpdate.reported_on)
-            )
-            .where(ProgressUpdate.reported_on <= as_of)
-            .group_by(ProgressUpdate.item_id, ProgressUpdate.unit_id)
-        )
-    }
+    owes: dict[int, list[tuple[str, date]]] = {}
+    for found in collect_obligations(
+        session, as_of=as_of, policy=policy, calendar=calendar, interval_days=interval_days
+    ):
+        key = found.assignment.id
+        owes.setdefault(key, []).append((LABELS[found.obligation], found.deadline.due))  # type: ignore[arg-type]
     views = []
     for item, proposal in records:
         assignments = tuple(
@@ -287,14 +303,8 @@ def list_items(
                 unit=units[a.unit_id],
                 role=a.role,
                 status=a.status,
-                last_reported_on=last_reports.get((item.id, a.unit_id)),  # type: ignore[arg-type]
-                owes=owes_report(
-                    item_closed_on=item.closed_on,
-                    assignment_closed_on=a.closed_on,
-                    last_reported_on=last_reports.get((item.id, a.unit_id)),  # type: ignore[arg-type]
-                    as_of=as_of,
-                    interval_days=interval_days,
-                ),
+                last_reported_on=a.last_reported_on,
+                owes=tuple(owes.get(a.id, ())),  # type: ignore[arg-type]
             )
             for a in sorted(by_item.get(item.id, []), key=lambda a: a.role != Role.LEAD)  # type: ignore[arg-type]
         )
@@ -311,14 +321,26 @@ def list_items(
                 lead_representative=proposal.lead_representative,
                 commitment=item.commitment,
                 status=item.status,
+                assigned_on=item.assigned_on,
+                reply_class=item.reply_class,
+                rating=item.rating,
                 due_date=item.due_date,
                 closed_on=item.closed_on,
                 final_text=item.final_text,
                 assignments=assignments,
             )
         )
-    del item_ids
     return views
+
+
+def _statuses(wanted: str) -> list[str]:
+    if wanted == "open":
+        return [s.value for s in ItemStatus if s != ItemStatus.RESOLVED]
+    for status, label in ITEM_LABELS.items():
+        if wanted in (status.value, label):
+            return [status.value]
+    choices = ", ".join(f"{s.value} ({label})" for s, label in ITEM_LABELS.items())
+    raise InputError(f"status must be open or one of: {choices}; not {wanted!r}")
 
 
 def item_history(

@@ -33,52 +33,59 @@ class Draft:
     body_html: str
 
 
-def record_draft(session: Session, draft: Draft, *, now: datetime) -> Notification | None:
-    """Write ``draft`` as pending; None when a message with its key was already sent.
+def record_draft(
+    session: Session,
+    draft: Draft,
+    *,
+    now: datetime,
+    fallback_of: int | None = None,
+    audience: str = "liaison",
+) -> Notification | None:
+    """Write ``draft`` as pending; None when a message with its key exists already (sent, or
+    still being delivered: its retry carries what it was written with).
 
-    An unsent message with the same key takes the fresh content (the data may have changed since
-    the failed attempt). Older unsent messages of the same kind to the same unit are superseded.
+    Older unsent messages of the same kind to the same unit and audience are superseded: the new
+    one carries what is owed now.
     """
     existing = session.exec(
         select(Notification).where(Notification.dedupe_key == draft.dedupe_key)
     ).first()
-    if existing is not None and existing.status in (DeliveryStatus.SENT,):
+    if existing is not None and existing.status != DeliveryStatus.SUPERSEDED:
         return None
-    if existing is None:
-        existing = Notification(
-            unit_id=draft.unit_id,
-            channel=draft.channel,
-            kind=draft.kind,
-            dedupe_key=draft.dedupe_key,
-            created_at=now,
-            subject="",
-            body_text="",
-        )
-    existing.recipients = list(draft.recipients)
-    existing.subject = draft.subject
-    existing.body_text = draft.body_text
-    existing.body_html = draft.body_html
-    if existing.status == DeliveryStatus.SUPERSEDED:
-        existing.status = DeliveryStatus.PENDING
-    session.add(existing)
+    note = existing or Notification(
+        unit_id=draft.unit_id,
+        channel=draft.channel,
+        kind=draft.kind,
+        dedupe_key=draft.dedupe_key,
+        created_at=now,
+        subject="",
+        body_text="",
+    )
+    note.recipients = list(draft.recipients)
+    note.subject, note.body_text, note.body_html = draft.subject, draft.body_text, draft.body_html
+    note.status, note.audience, note.fallback_of = DeliveryStatus.PENDING, audience, fallback_of
+    session.add(note)
     try:
         with session.begin_nested():
             session.flush()
     except IntegrityError:
         # Another run wrote the same key between our read and our write: theirs stands.
         return None
-    if draft.unit_id is not None:
+    if fallback_of is None:
         session.execute(
             update(Notification)
             .where(
                 Notification.unit_id == draft.unit_id,  # type: ignore[arg-type]
                 Notification.kind == draft.kind,  # type: ignore[arg-type]
+                Notification.channel == draft.channel,  # type: ignore[arg-type]
+                Notification.audience == audience,  # type: ignore[arg-type]
                 Notification.dedupe_key != draft.dedupe_key,  # type: ignore[arg-type]
                 Notification.status.in_(_UNSENT),  # type: ignore[attr-defined]
+                Notification.permanent_failure == False,  # noqa: E712
             )
             .values(status=DeliveryStatus.SUPERSEDED)
         )
-    return existing
+    return note
 
 
 def deliverable_ids(session: Session, *, now: datetime, max_attempts: int) -> list[int]:

@@ -19,8 +19,15 @@ class Category(StrEnum):
 
 
 class ItemStatus(StrEnum):
-    OPEN = "open"
-    CLOSED = "closed"
+    """An item's place in the handling workflow (see tracking.workflow for the moves)."""
+
+    ASSIGNED = "assigned"  # 待签收
+    HANDLING = "handling"  # 办理中
+    REPLIED = "replied"  # 已答复
+    FOLLOWING = "following"  # 跟踪落实
+    RESOLVED = "resolved"  # 已落实
+    RETURNED = "returned"  # 退回
+    REOPENED = "reopened"  # 重新办理
 
 
 class Role(StrEnum):
@@ -29,12 +36,18 @@ class Role(StrEnum):
 
 
 class AssignmentStatus(StrEnum):
-    OPEN = "open"
-    CLOSED = "closed"
+    """One unit's part of an item."""
+
+    ASSIGNED = "assigned"  # 待签收
+    HANDLING = "handling"  # 办理中
+    REPORTED = "reported"  # 已答复 (lead) / 已提交意见 (co)
+    RETURNED = "returned"  # 退回: the unit says it was mis-assigned
+    CLOSED = "closed"  # 已办结: the item is resolved
 
 
 class UpdateKind(StrEnum):
     PROGRESS = "progress"
+    REPLY = "reply"  # the lead's reply to the deputy or member (答复), or a second reply
     FINAL = "final"
 
 
@@ -70,7 +83,18 @@ class Unit(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=128, unique=True)
     aliases: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    emails: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    emails: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False),
+        description="The liaison's (联络员) addresses: reminders go here first.",
+    )
+    deputy_email: str | None = Field(default=None, max_length=254)
+    head_email: str | None = Field(default=None, max_length=254)
+    webhook: dict[str, str] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True), description="kind, url, secret"
+    )
+    snoozed_until: date | None = None
+    snooze_reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
 
 
 class FollowUpItem(SQLModel, table=True):
@@ -81,8 +105,13 @@ class FollowUpItem(SQLModel, table=True):
     ordinal: int = Field(default=1, description="Its place among its proposal's items.")
     position: int = Field(default=0, description="Its 序号 in the year's summary table.")
     commitment: str = Field(sa_column=Column(Text, nullable=False))
-    status: str = Field(default=ItemStatus.OPEN, max_length=16, index=True)
-    due_date: date | None = None
+    status: str = Field(default=ItemStatus.ASSIGNED, max_length=16, index=True)
+    due_date: date | None = Field(default=None, description="A date the coordinator set by hand.")
+    assigned_on: date | None = Field(default=None, description="交办: deadlines count from it.")
+    reply_class: str | None = Field(default=None, max_length=8)
+    replied_on: date | None = None
+    rating: str | None = Field(default=None, max_length=8)
+    rated_on: date | None = None
     created_at: datetime
     closed_at: datetime | None = None
     closed_on: date | None = Field(default=None, description="Date of the closing report.")
@@ -100,7 +129,7 @@ class Assignment(SQLModel, table=True):
     item_id: int = Field(foreign_key="followupitem.id", index=True)
     unit_id: int = Field(foreign_key="unit.id", index=True)
     role: str = Field(max_length=8)
-    status: str = Field(default=AssignmentStatus.OPEN, max_length=16)
+    status: str = Field(default=AssignmentStatus.ASSIGNED, max_length=16)
     due_date: date | None = None
     last_reported_on: date | None = None
     closed_on: date | None = None
@@ -132,6 +161,8 @@ class Notification(SQLModel, table=True):
     subject: str = Field(sa_column=Column(Text, nullable=False))
     body_text: str = Field(sa_column=Column(Text, nullable=False))
     body_html: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    audience: str = Field(default="liaison", max_length=16, description="liaison, deputy, head…")
+    fallback_of: int | None = Field(default=None, foreign_key="notification.id")
     status: str = Field(default=DeliveryStatus.PENDING, max_length=16, index=True)
     attempts: int = 0
     permanent_failure: bool = False
@@ -156,3 +187,54 @@ class Event(SQLModel, table=True):
     before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class Extension(SQLModel, table=True):
+    """An approved extension of an item's reply deadline; the original stays the baseline."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="followupitem.id", index=True)
+    months: int
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    approved_by: str = Field(max_length=128)
+    approved_on: date
+    recorded_at: datetime
+
+
+class ChasePause(SQLModel, table=True):
+    """The global pause switch: one row; while paused, no reminder goes out."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    paused: bool = False
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    changed_by: str = Field(default="", max_length=128)
+    changed_at: datetime | None = None
+
+
+class ReminderLog(SQLModel, table=True):
+    """Why each reminder went out or did not: what ``duban why`` reads.
+
+    One row per run day, assignment, obligation, stage and decision; a reminder counts as sent
+    when its notification was delivered.
+    """
+
+    __table_args__ = (
+        UniqueConstraint(
+            "run_on", "assignment_id", "obligation", "due", "stage", "decision", "audience"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_on: date = Field(index=True)
+    # No foreign key: the log outlives an assignment a corrected import removes.
+    assignment_id: int = Field(index=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    item_id: int = Field(foreign_key="followupitem.id", index=True)
+    obligation: str = Field(max_length=24)
+    due: date
+    stage: str = Field(max_length=24)
+    audience: str = Field(default="liaison", max_length=16)
+    decision: str = Field(max_length=16)  # sent, skipped, held
+    rule: str = Field(sa_column=Column(Text, nullable=False))
+    notification_id: int | None = Field(default=None, foreign_key="notification.id")
+    created_at: datetime

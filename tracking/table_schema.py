@@ -123,11 +123,25 @@ def missing_header_message(path: Path) -> str:
     )
 
 
-def check_rows(path: Path, rows: list[RawRow], columns: dict[str, int]) -> RowCheck:
-    """Read each data row into a TableRow, repairing what a person would and noting the rest."""
+def check_rows(
+    path: Path, rows: list[RawRow], columns: dict[str, int], *, width: int | None = None
+) -> RowCheck:
+    """Read each data row into a TableRow, repairing what a person would and noting the rest.
+
+    ``width``, for text tables, is the header's number of cells: a row with another number has
+    lost or gained a cell, and every column after it would slide, so it is refused. (A
+    spreadsheet row may end early: its trailing empty cells are simply not stored.)
+    """
     result = RowCheck()
     for row in rows:
         if is_separator(row):
+            continue
+        if width is not None and len(row.cells) != width:
+            result.problems.append(
+                f"{path}:{row.line}: the row has {len(row.cells)} cells but the header has "
+                f"{width}: a cell is missing or a tab too many, and the columns would slide"
+            )
+            result.invalid_lines.add(row.line)
             continue
         problems_before = len(result.problems)
         parsed = _check_row(path, row, columns, result)
@@ -177,6 +191,15 @@ def _check_row(
     category = CATEGORY_ALIASES.get(raw_category)
     if raw_category and category is None:
         problem("category", f"{raw_category!r} is neither 人大建议 nor 政协提案")
+
+    # 市发展改革委 市卫生健康委 is two units; 市 民 政 局 or 沈阳 市民政局 is one name, spaced.
+    parts = split_units(cell("lead_unit"))
+    if len(parts) > 1 and all(len(part) >= 3 for part in parts):
+        problem(
+            "lead_unit",
+            f"{cell('lead_unit')!r} names several units; an item has one lead unit "
+            "(co-handling units go in 协办单位)",
+        )
 
     seq = _optional_int(cell("seq"), "seq", problem)
     signer_count = _optional_int(cell("signer_count"), "signer_count", problem)

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import update
@@ -64,6 +65,16 @@ class UnitDirectory:
         return unit, True
 
 
+class WebhookEntry(BaseModel):
+    """A group robot the unit's reminders also go to."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    kind: Literal["wecom", "dingtalk", "feishu", "json"]
+    url: str = Field(pattern=r"^https?://")
+    secret: str | None = None
+
+
 class UnitEntry(BaseModel):
     """One ``[[unit]]`` of the units file, validated at the boundary."""
 
@@ -71,7 +82,10 @@ class UnitEntry(BaseModel):
 
     name: str = Field(min_length=1)
     aliases: list[str] = Field(default_factory=list)
-    emails: list[str] = Field(default_factory=list)
+    emails: list[str] = Field(default_factory=list, description="The liaison's (联络员).")
+    deputy: str | None = Field(None, description="The deputy's e-mail: a bounce falls back here.")
+    head: str | None = Field(None, description="The head's e-mail: escalations go here.")
+    webhook: WebhookEntry | None = None
 
     @field_validator("emails")
     @classmethod
@@ -80,6 +94,13 @@ class UnitEntry(BaseModel):
             if not _EMAIL.match(address):
                 raise ValueError(f"{address!r} is not an e-mail address")
         return emails
+
+    @field_validator("deputy", "head")
+    @classmethod
+    def _address(cls, address: str | None) -> str | None:
+        if address is not None and not _EMAIL.match(address):
+            raise ValueError(f"{address!r} is not an e-mail address")
+        return address
 
 
 @dataclass(frozen=True)
@@ -149,6 +170,9 @@ def load_units(
             "name": squeeze(entry.name),
             "aliases": [squeeze(alias) for alias in entry.aliases],
             "emails": list(entry.emails),
+            "deputy_email": entry.deputy,
+            "head_email": entry.head,
+            "webhook": entry.webhook.model_dump(exclude_none=True) if entry.webhook else None,
         }
         if not matches:
             unit = Unit(**wanted)
@@ -161,7 +185,7 @@ def load_units(
                 action="unit.create",
                 entity="unit",
                 entity_id=unit.id,
-                after=snapshot(unit, list(wanted)),
+                after=_redacted(snapshot(unit, list(wanted))),
             )
             created += 1
             continue
@@ -182,11 +206,19 @@ def load_units(
             action="unit.update",
             entity="unit",
             entity_id=unit.id,
-            before=before,
-            after=wanted,
+            before=_redacted(before),
+            after=_redacted(wanted),
         )
         updated += 1
     return UnitsLoadReport(created=created, updated=updated, unchanged=unchanged)
+
+
+def _redacted(values: dict[str, object]) -> dict[str, object]:
+    """The values for the audit trail: a webhook's secret and URL token are not kept there."""
+    webhook = values.get("webhook")
+    if not isinstance(webhook, dict):
+        return values
+    return {**values, "webhook": {"kind": webhook.get("kind"), "url": "(set)", "secret": "(set)"}}
 
 
 def merge_units(session: Session, other: Unit, *, into: Unit, now: datetime, actor: str) -> None:

@@ -1,10 +1,10 @@
-"""Recording what units report; a lead unit's final feedback closes the item."""
+"""Recording what units report; a lead unit's final feedback resolves the item."""
 
 from datetime import date, datetime
 
 from sqlmodel import Session, select
 
-from tracking.audit import record_event, snapshot
+from tracking.audit import record_event
 from tracking.errors import ConflictError, InputError
 from tracking.models import (
     Assignment,
@@ -17,6 +17,7 @@ from tracking.models import (
     UpdateKind,
     UpdateSource,
 )
+from tracking.workflow import is_open, move_assignment, move_item
 
 
 def record_update(
@@ -31,29 +32,30 @@ def record_update(
     reported_by: str,
     now: datetime,
 ) -> ProgressUpdate:
-    """Append a unit's report on an item, with an event.
+    """Append a unit's report on an item, with an event, and move the workflow on.
 
-    A final report from the lead unit closes the item and every assignment on it; a co unit's
-    final report closes only its own assignment. Progress on a closed item is refused; a new
-    final report on a closed item is accepted as a correction and keeps the item closed.
+    A unit's first report signs for its assignment (待签收 → 办理中). A final report from the lead
+    resolves the item and closes every assignment on it; a co unit's final report is its written
+    opinion (已提交意见). Progress on a resolved item is refused; a new final report on it is
+    accepted as a correction and keeps it resolved.
     """
     text = text.strip()
     if not text:
         raise InputError("the report text is empty")
-    assignment = session.exec(
-        select(Assignment).where(Assignment.item_id == item.id, Assignment.unit_id == unit.id)
-    ).first()
-    if assignment is None:
-        raise InputError(f"{unit.name} is not assigned to item {item.id}")
-    if item.status == ItemStatus.CLOSED and kind == UpdateKind.PROGRESS:
+    assignment = assignment_of(session, item, unit)
+    if assignment.status == AssignmentStatus.RETURNED:
         raise ConflictError(
-            f"item {item.id} was closed on {item.closed_on}; "
+            f"{unit.name} returned item {item.id} as mis-assigned; the coordinator must reassign it"
+        )
+    if not is_open(item) and kind != UpdateKind.FINAL:
+        raise ConflictError(
+            f"item {item.id} was resolved on {item.closed_on}; "
             "record final feedback to correct it, not progress"
         )
 
     update = ProgressUpdate(
-        item_id=item.id,
-        unit_id=unit.id,
+        item_id=item.id,  # type: ignore[arg-type]
+        unit_id=unit.id,  # type: ignore[arg-type]
         text=text,
         kind=kind,
         reported_on=reported_on,
@@ -76,52 +78,69 @@ def record_update(
         assignment.last_reported_on = reported_on
         session.add(assignment)
 
+    if not is_open(item):
+        return update
+    if assignment.status == AssignmentStatus.ASSIGNED:
+        move_assignment(
+            session,
+            assignment,
+            AssignmentStatus.HANDLING,
+            now=now,
+            actor=reported_by,
+            reason="first report",
+        )
+    if item.status == ItemStatus.ASSIGNED and assignment.role == Role.LEAD:
+        move_item(
+            session,
+            item,
+            ItemStatus.HANDLING,
+            now=now,
+            actor=reported_by,
+            reason="the lead unit's first report",
+        )
     if kind == UpdateKind.FINAL:
         if assignment.role == Role.LEAD:
-            _close_item(session, item, reported_on=reported_on, now=now, actor=reported_by)
-        elif assignment.status == AssignmentStatus.OPEN:
-            _close_assignment(session, assignment, reported_on, now=now, actor=reported_by)
+            resolve_item(
+                session,
+                item,
+                on=reported_on,
+                now=now,
+                actor=reported_by,
+                reason="the lead unit's final feedback",
+            )
+        else:
+            move_assignment(
+                session,
+                assignment,
+                AssignmentStatus.REPORTED,
+                now=now,
+                actor=reported_by,
+                reason="the co unit's written opinion",
+            )
     return update
 
 
-def _close_item(
-    session: Session, item: FollowUpItem, *, reported_on: date, now: datetime, actor: str
+def assignment_of(session: Session, item: FollowUpItem, unit: Unit) -> Assignment:
+    assignment = session.exec(
+        select(Assignment).where(Assignment.item_id == item.id, Assignment.unit_id == unit.id)
+    ).first()
+    if assignment is None:
+        raise InputError(f"{unit.name} is not assigned to item {item.id}")
+    return assignment
+
+
+def resolve_item(
+    session: Session, item: FollowUpItem, *, on: date, now: datetime, actor: str, reason: str
 ) -> None:
-    if item.status == ItemStatus.CLOSED:
-        return
-    before = snapshot(item, ["status", "closed_on"])
-    item.status = ItemStatus.CLOSED
-    item.closed_on = reported_on
+    """已落实: the item and every assignment on it are done as of ``on``."""
+    move_item(session, item, ItemStatus.RESOLVED, now=now, actor=actor, reason=reason)
+    item.closed_on = on
     item.closed_at = now
     session.add(item)
-    record_event(
-        session,
-        at=now,
-        actor=actor,
-        action="item.close",
-        entity="followupitem",
-        entity_id=item.id,
-        before=before,
-        after=snapshot(item, ["status", "closed_on"]),
-        reason="lead unit's final feedback",
-    )
     for assignment in session.exec(select(Assignment).where(Assignment.item_id == item.id)):
-        if assignment.status == AssignmentStatus.OPEN:
-            _close_assignment(session, assignment, reported_on, now=now, actor=actor)
-
-
-def _close_assignment(
-    session: Session, assignment: Assignment, reported_on: date, *, now: datetime, actor: str
-) -> None:
-    assignment.status = AssignmentStatus.CLOSED
-    assignment.closed_on = reported_on
-    session.add(assignment)
-    record_event(
-        session,
-        at=now,
-        actor=actor,
-        action="assignment.close",
-        entity="assignment",
-        entity_id=assignment.id,
-        after=snapshot(assignment, ["status", "closed_on"]),
-    )
+        if assignment.status != AssignmentStatus.CLOSED:
+            move_assignment(
+                session, assignment, AssignmentStatus.CLOSED, now=now, actor=actor, reason=reason
+            )
+            assignment.closed_on = on
+            session.add(assignment)

@@ -1,0 +1,10 @@
+"""The ``duban`` command line.
+
+Quick commands (import, units, assign, update, list, show, plan, why, explain and the workflow
+steps) never import Prefect: only ``chase``, ``compile`` and ``demo`` do, and only when they run.
+"""
+
+from flows.cli import chasing, handling, records  # noqa: F401  (they register their commands)
+from flows.cli.base import app
+
+__all__ = ["app"]

@@ -1,0 +1,199 @@
+"""The Chinese working-day calendar: national holidays and make-up working days (调休) from the
+chinesecalendar package, plus local corrections.
+
+The package knows the years up to its last release (the State Council publishes each year's
+schedule in the December before). For a date outside that range :class:`WorkCalendar` does not
+fail: it knows weekends and the local corrections only, and says so (:meth:`coverage_note`,
+:meth:`describe`), so a deadline in an unpublished year is computed and flagged, never refused.
+A correction wins over the package's data in any year.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+import chinese_calendar
+
+from config.policy import CalendarCorrections
+
+FIRST_YEAR = min(chinese_calendar.holidays).year
+LAST_YEAR = max(chinese_calendar.holidays).year
+PACKAGE = f"chinesecalendar {chinese_calendar.__version__}"
+
+# The package names holidays in English; offices read the Chinese names.
+_CHINESE = {holiday.value: holiday.chinese for holiday in chinese_calendar.Holiday}
+
+# Not strftime("%A"): that follows the process locale, and these lines go into logs and e-mails.
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+DayKind = Literal["workday", "weekend", "holiday", "make_up", "local_holiday", "local_workday"]
+
+
+@dataclass(frozen=True)
+class DayInfo:
+    """What the calendar knows about one day, and why."""
+
+    day: date
+    kind: DayKind
+    festival: str | None = None  # the holiday's Chinese name, for "holiday" and "make_up"
+    in_lieu: bool = False  # a weekday off in exchange for a make-up working day
+    covered: bool = True  # inside the package's years
+
+    @property
+    def is_workday(self) -> bool:
+        return self.kind in ("workday", "make_up", "local_workday")
+
+    @property
+    def reason(self) -> str:
+        """Short: '国庆节 holiday', 'weekend', for lists of skipped or counted days."""
+        return {
+            "workday": "working day",
+            "weekend": "weekend",
+            "holiday": f"{self.festival} holiday",
+            "make_up": f"make-up working day (调休) for {self.festival}",
+            "local_holiday": "local holiday in the calendar corrections",
+            "local_workday": "make-up working day (调休) in the local calendar corrections",
+        }[self.kind]
+
+
+class WorkCalendar:
+    """Working days over chinesecalendar's data, with local extra holidays and workdays."""
+
+    def __init__(self, extra_holidays: Iterable[date] = (), extra_workdays: Iterable[date] = ()):
+        self.extra_holidays = frozenset(map(_checked, extra_holidays))
+        self.extra_workdays = frozenset(map(_checked, extra_workdays))
+        both = self.extra_holidays & self.extra_workdays
+        if both:
+            raise ValueError(
+                f"dates both extra holidays and extra workdays: {', '.join(map(str, sorted(both)))}"
+            )
+
+    @classmethod
+    def from_corrections(cls, corrections: CalendarCorrections) -> "WorkCalendar":
+        return cls(corrections.extra_holidays, corrections.extra_workdays)
+
+    def __repr__(self) -> str:
+        return (
+            f"WorkCalendar({PACKAGE}, {len(self.extra_holidays)} extra holidays, "
+            f"{len(self.extra_workdays)} extra workdays)"
+        )
+
+    @staticmethod
+    def covers(day: date) -> bool:
+        """Whether the package has the national schedule for this day's year."""
+        return FIRST_YEAR <= _checked(day).year <= LAST_YEAR
+
+    def coverage_note(self, day: date) -> str | None:
+        """None inside the package's years; else what the calendar falls back to, for that year."""
+        if self.covers(day):
+            return None
+        year = day.year
+        holidays = sum(1 for d in self.extra_holidays if d.year == year)
+        workdays = sum(1 for d in self.extra_workdays if d.year == year)
+        if holidays or workdays:
+            known = (
+                f"weekends plus the local calendar corrections for {year} "
+                f"({_count(holidays, 'extra holiday')}, {_count(workdays, 'make-up working day')})"
+            )
+        else:
+            known = f"weekends only: no calendar corrections are configured for {year}"
+        return (
+            f"{year} is outside {PACKAGE}'s data ({FIRST_YEAR}–{LAST_YEAR}); its public holidays "
+            f"are not known, so working days are {known}. Add {year}'s schedule to [calendar] "
+            "in the policy, or upgrade chinesecalendar."
+        )
+
+    def info(self, day: date) -> DayInfo:
+        day = _checked(day)
+        if day in self.extra_workdays:
+            return DayInfo(day, "local_workday", covered=self.covers(day))
+        if day in self.extra_holidays:
+            return DayInfo(day, "local_holiday", covered=self.covers(day))
+        if not self.covers(day):
+            return DayInfo(day, "weekend" if day.weekday() >= 5 else "workday", covered=False)
+        on_holiday, name = chinese_calendar.get_holiday_detail(day)
+        festival = _CHINESE.get(name, name) if name else None
+        if festival is None:
+            return DayInfo(day, "weekend" if on_holiday else "workday")
+        if not on_holiday:
+            return DayInfo(day, "make_up", festival)
+        return DayInfo(day, "holiday", festival, in_lieu=chinese_calendar.is_in_lieu(day))
+
+    def is_workday(self, day: date) -> bool:
+        return self.info(day).is_workday
+
+    def next_workday(self, day: date) -> date:
+        """``day`` itself when it is a working day, else the first working day after it."""
+        while not self.is_workday(day):
+            day += timedelta(days=1)
+        return day
+
+    def previous_workday(self, day: date) -> date:
+        """``day`` itself when it is a working day, else the last working day before it."""
+        while not self.is_workday(day):
+            day -= timedelta(days=1)
+        return day
+
+    def add_workdays(self, day: date, n: int) -> date:
+        """The n-th working day after ``day`` (``day`` itself does not count); n ≥ 1."""
+        return self._step(day, n, +1)
+
+    def subtract_workdays(self, day: date, n: int) -> date:
+        """The n-th working day before ``day`` (``day`` itself does not count); n ≥ 1."""
+        return self._step(day, n, -1)
+
+    def _step(self, day: date, n: int, direction: int) -> date:
+        if n < 1:
+            raise ValueError(f"n must be at least 1 (got {n}); next_workday gives the day itself")
+        day = _checked(day)
+        while n:
+            day += timedelta(days=direction)
+            if self.is_workday(day):
+                n -= 1
+        return day
+
+    def workdays_between(self, start: date, end: date) -> int:
+        """Working days after ``start`` up to and including ``end``; negative when end < start.
+
+        The inverse of :meth:`add_workdays`: ``workdays_between(d, add_workdays(d, n)) == n``."""
+        if end < start:
+            return -self.workdays_between(end, start)
+        return sum(1 for day in _days(start + timedelta(days=1), end) if self.is_workday(day))
+
+    def describe(self, day: date) -> str:
+        """One line for people: '2022-10-01 国庆节 holiday', '2023-01-28 Saturday, a make-up
+        working day (调休) for 春节'."""
+        info = self.info(day)
+        weekday = WEEKDAYS[day.weekday()]
+        if info.kind == "holiday":
+            text = f"{day} {info.festival} holiday"
+            if info.in_lieu:
+                text += f" ({weekday}, a day off in lieu of a make-up working day: 调休)"
+        elif info.kind == "weekend":
+            text = f"{day} {weekday}, weekend"
+        else:
+            text = f"{day} {weekday}, a {info.reason}"
+        if not info.covered:
+            text += (
+                f" [{day.year} is outside {PACKAGE}'s data: weekends and local corrections only]"
+            )
+        return text
+
+
+def _checked(day: date) -> date:
+    # A datetime is a date to Python but never equal to one: refuse it rather than miss a holiday.
+    if isinstance(day, datetime) or not isinstance(day, date):
+        raise TypeError(f"expected a date, got {type(day).__name__}: {day!r}")
+    return day
+
+
+def _days(first: date, last: date) -> Iterable[date]:
+    day = first
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
