@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_runner import Duban, clear_duban_environment, runner
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
@@ -103,3 +104,20 @@ def make_app(settings: Settings) -> Iterator:
 @pytest.fixture
 def seed() -> Path:
     return SEED
+
+
+@pytest.fixture
+def duban(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> Duban:
+    """The command line on the test database (SQLite and PostgreSQL)."""
+    clear_duban_environment(monkeypatch, tmp_path)
+    monkeypatch.setenv("DUBAN_DATABASE_URL", database_url)
+    monkeypatch.setenv("DUBAN_STATE_DIR", str(tmp_path / "state"))
+    return runner()
+
+
+@pytest.fixture
+def duban_sqlite(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Duban:
+    """The command line on the default SQLite database in its state folder."""
+    clear_duban_environment(monkeypatch, tmp_path)
+    monkeypatch.setenv("DUBAN_STATE_DIR", str(tmp_path / "state"))
+    return runner()

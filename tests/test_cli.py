@@ -10,19 +10,17 @@ import re
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from cli_runner import Duban
 from click.testing import Result
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
-from typer.testing import CliRunner
 
-from flows.cli import app
 from tracking.models import (
     Event,
     FollowUpItem,
@@ -45,46 +43,6 @@ SEED_UNITS = [
     "市民政局",
     "市财政局",
 ]
-
-Duban = Callable[..., Result]
-
-
-def _clear_duban_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in [n for n in os.environ if n.startswith("DUBAN_")]:
-        monkeypatch.delenv(name)
-    # Wide enough that rich never wraps a table cell or a message with a long temporary path.
-    monkeypatch.setenv("COLUMNS", "400")
-    monkeypatch.chdir(tmp_path)  # no ./duban.toml
-
-
-def _runner() -> Duban:
-    runner = CliRunner()
-
-    def duban(*args: str) -> Result:
-        result = runner.invoke(app, list(args))
-        # A user-facing failure is an exit code and a message, never a traceback.
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            raise result.exception
-        return result
-
-    return duban
-
-
-@pytest.fixture
-def duban(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> Duban:
-    """The command line on the test database (SQLite and PostgreSQL)."""
-    _clear_duban_environment(monkeypatch, tmp_path)
-    monkeypatch.setenv("DUBAN_DATABASE_URL", database_url)
-    monkeypatch.setenv("DUBAN_STATE_DIR", str(tmp_path / "state"))
-    return _runner()
-
-
-@pytest.fixture
-def duban_sqlite(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Duban:
-    """The command line on the default SQLite database in its state folder."""
-    _clear_duban_environment(monkeypatch, tmp_path)
-    monkeypatch.setenv("DUBAN_STATE_DIR", str(tmp_path / "state"))
-    return _runner()
 
 
 def table_rows(output: str) -> list[list[str]]:

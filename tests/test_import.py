@@ -703,3 +703,35 @@ def test_an_undecodable_file_is_refused_at_its_line(
 
     assert str(error) == f"{copy}:8: cannot decode as UTF-8 or GB18030"
     assert set(row_counts(engine).values()) == {0}
+
+
+def test_a_row_with_a_cell_missing_is_refused_rather_than_slid(
+    engine: Engine, seed: Path, tmp_path: Path
+) -> None:
+    lines = seed_lines(seed)
+    row = next(index for index, cells in enumerate(lines) if cells[:1] == ["1"])
+    del lines[row][7]  # the 主办单位 cell: every column after it would slide left
+    before = row_counts(engine)
+
+    error = failed_import(engine, write_text(tmp_path / "slid.txt", lines))
+
+    assert error.problems == [
+        f"{tmp_path / 'slid.txt'}:{row + 1}: the row has 10 cells but the header has 11: "
+        "a cell is missing or a tab too many, and the columns would slide"
+    ]
+    assert row_counts(engine) == before
+
+
+def test_a_lead_unit_cell_naming_several_units_is_refused(
+    engine: Engine, seed: Path, tmp_path: Path
+) -> None:
+    lines = seed_lines(seed)
+    row = next(index for index, cells in enumerate(lines) if cells[:1] == ["1"])
+    lines[row][7] = "市民政局 市卫生健康委"
+
+    error = failed_import(engine, write_text(tmp_path / "two.txt", lines))
+
+    assert error.problems == [
+        f"{tmp_path / 'two.txt'}:{row + 1}:8: 主办单位: '市民政局 市卫生健康委' names several "
+        "units; an item has one lead unit (co-handling units go in 协办单位)"
+    ]

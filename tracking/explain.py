@@ -23,7 +23,7 @@ def explain_item(
     calendar: WorkCalendar,
     interval_days: int,
 ) -> str:
-    lines = [f"Item {item.id}: {item_label(item.status)} as of {as_of}"]
+    lines = [f"Item {item.id} (now {item_label(item.status)}); deadlines as of {as_of}"]
     extensions = [
         DeadlineExtension(e.months, e.reason, e.approved_by, e.approved_on)
         for e in session.exec(select(Extension).where(Extension.item_id == item.id))

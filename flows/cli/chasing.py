@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 from sqlmodel import select
 
 from config.settings import ConfigError
@@ -180,25 +179,17 @@ def why(
     if not rows:
         console.print(f"No reminder has been decided for {target.name} yet.", markup=False)
         return
-    table = Table("day", "item", "owes", "due", "stage", "to", "decision", "delivery", "rule")
     for log, note, found, proposal in rows:
-        delivery = (
-            "—"
-            if note is None
-            else (note.status + (f": {note.last_error}" if note.last_error else ""))
+        delivery = "" if note is None else f"; delivery {note.status}"
+        if note is not None and note.last_error:
+            delivery += f" ({note.last_error})"
+        console.print(
+            f"{log.run_on}  item {found.id} ({proposal.category} {proposal.number})  "
+            f"{log.obligation} due {log.due}  [{log.stage}]  to {log.audience}: "
+            f"{log.decision}{delivery}",
+            markup=False,
         )
-        table.add_row(
-            str(log.run_on),
-            f"{found.id} ({proposal.number})",
-            log.obligation,
-            str(log.due),
-            log.stage,
-            log.audience,
-            log.decision,
-            delivery,
-            log.rule,
-        )
-    console.print(table, markup=False)
+        console.print(f"    {log.rule}", markup=False)
 
 
 @app.command()
