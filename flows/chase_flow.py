@@ -17,6 +17,7 @@ class ChaseReport:
     held: int = 0
     skipped: int = 0
     held_until: datetime | None = None
+    problems: list[str] = field(default_factory=list)
     drafted: int = 0
     outcomes: list[DeliveryOutcome] = field(default_factory=list)
 
@@ -49,8 +50,9 @@ def chase_units(as_of: date, now: datetime | None = None) -> ChaseReport:
         held=sum(d.decision == "held" for d in chase.decisions),
         skipped=sum(d.decision == "skipped" for d in chase.decisions),
         held_until=chase.held_until,
+        problems=chase.problems,
     )
     report.drafted = delivery.draft_digests(app, chase, now=now)
-    futures = [deliver_task.submit(nid, now) for nid in delivery.pending_ids(app, now)]
+    futures = [deliver_task.submit(nid, now) for nid in delivery.pending_ids(app)]
     report.outcomes = [future.result() for future in futures]
     return report

@@ -9,6 +9,7 @@ bounce falls back to the unit's deputy.
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from flows.app import App
@@ -101,15 +102,19 @@ def draft_digests(app: App, chase: ChasePlan, *, now: datetime) -> int:
     return written
 
 
-def pending_ids(app: App, now: datetime) -> list[int]:
+def pending_ids(app: App) -> list[int]:
+    """Messages to send now. Claims are timed by the real clock, whatever date a run acts as
+    of, so that a back-dated run and a current one never both hold a live claim."""
     with transaction(app.engine) as session:
-        return deliverable_ids(session, now=now, max_attempts=app.settings.max_delivery_attempts)
+        return deliverable_ids(
+            session, now=app.now(), max_attempts=app.settings.max_delivery_attempts
+        )
 
 
 def deliver(app: App, notification_id: int, now: datetime) -> DeliveryOutcome:
     """Send one ledger message; a failure is recorded, never raised."""
     with transaction(app.engine) as session:
-        message = claim(session, notification_id, now=now)
+        message = claim(session, notification_id, now=app.now())
         webhook = None
         if message is not None and message.channel == "webhook" and message.unit_id:
             webhook = (session.get(Unit, message.unit_id) or Unit(name="")).webhook
@@ -176,7 +181,12 @@ def _send_webhook(spec: dict[str, str] | None, message: Notification) -> None:
         raise DeliveryError(
             f"{message.dedupe_key}: the unit has no webhook any more", permanent=True
         )
-    channel = WebhookChannel(spec["url"], spec["kind"], secret=spec.get("secret"))  # type: ignore[arg-type]
+    try:
+        channel = WebhookChannel(spec["url"], spec["kind"], secret=spec.get("secret"))  # type: ignore[arg-type]
+    except ValueError as exc:  # a units file written before its checks, or edited by hand
+        raise DeliveryError(
+            f"{message.dedupe_key}: bad webhook settings: {exc}", permanent=True
+        ) from None
     channel.send(
         WebhookMessage(title=message.subject, text=message.body_text, key=message.dedupe_key)
     )
@@ -213,7 +223,13 @@ def _log_decision(session: Session, decision: Decision, as_of: date, now: dateti
         )
     ).first()
     if exists is None:
-        session.add(_log_row(entry, as_of, now, decision.decision, decision.rule, LIAISON, None))
+        try:
+            with session.begin_nested():  # an overlapping run may write the same row first
+                session.add(
+                    _log_row(entry, as_of, now, decision.decision, decision.rule, LIAISON, None)
+                )
+        except IntegrityError:
+            pass
 
 
 def _log_row(
@@ -265,11 +281,20 @@ def digest_context(app: App, digest: Digest, as_of: date) -> dict[str, object]:
         "unit_name": digest.unit_name,
         "audience": digest.audience,
         "as_of": as_of,
-        "reply_by": reply_by(as_of, app.settings.reply_within_days),
+        "reply_by": app.calendar.next_workday(reply_by(as_of, app.settings.reply_within_days)),
         "body_name": app.settings.body_name,
         "reply_instructions": app.settings.reply_instructions,
         "items": [_item_context(entry) for entry in digest.entries],
     }
+
+
+def stage_label(entry: Entry) -> str:
+    """Where the deadline stands on the day the reminder goes out, in the reader's words."""
+    if entry.overdue_workdays:
+        return f"已逾期{entry.overdue_workdays}个工作日"
+    if entry.days_left == 0:
+        return "今日到期"
+    return f"{entry.days_left}个工作日后到期"
 
 
 def _item_context(entry: Entry) -> dict[str, object]:
@@ -286,7 +311,7 @@ def _item_context(entry: Entry) -> dict[str, object]:
         "co_units": list(entry.co_units),
         "obligation_label": entry.obligation_label,
         "due_date": entry.due,
-        "stage_label": entry.stage.label,
+        "stage_label": stage_label(entry),
         "overdue_workdays": entry.overdue_workdays,
         "last_reported_on": entry.last_reported_on,
     }

@@ -479,6 +479,7 @@ def test_text_that_looks_like_markup_is_printed_as_written(duban: Duban) -> None
     added = duban(
         "assign", "--year", "2022", "--category", "人大建议", "--number", "1",
         "--commitment", "第[b]一[/b]项", "--lead", "市民政局", "--title", "关于[/]标识的建议",
+        "--new-unit",
     )  # fmt: skip
     assert added.exit_code == 0, added.output
 
@@ -562,7 +563,7 @@ def test_chase_dry_run_lists_units_and_counts_and_sends_nothing(
     assert (
         "held 市民政局: item 12 (政协提案 0900): 答复代表委员, due 2022-06-01 "
         "[overdue-3, 9 working days late] — held: 08:30 is outside office hours (09:00–17:30); "
-        "it goes out at 2022-06-15 09:00"
+        "it goes out with the first run after 2022-06-15 09:00"
     ) in early.stdout.splitlines()
 
     after_the_feedback = duban("chase", "--as-of", "2022-11-15", "--at", "09:30", "--dry-run")

@@ -41,8 +41,9 @@ def test_the_steps_move_the_item_and_plan_explains_the_reminders(ready: Duban) -
 
     held = duban("plan", "--as-of", "2023-03-08", "--at", "07:00")
     assert "held 市卫生健康委: item 12 (政协提案 101): 向主办单位提交协办意见" in held.stdout
-    assert "07:00 is outside office hours (09:00–17:30); it goes out at 2023-03-08 09:00" in (
-        held.stdout
+    assert (
+        "07:00 is outside office hours (09:00–17:30); "
+        "it goes out with the first run after 2023-03-08 09:00" in (held.stdout)
     )
 
     late = duban("return", "--number", "101", "--unit", "市卫生健康委", "--reason", "非本单位职责",
@@ -94,3 +95,28 @@ def test_pause_snooze_and_why(ready: Duban) -> None:
     assert "No reminder has been decided for 市财政局 yet." in nothing.stdout
     unknown = duban("why", "市财政")
     assert unknown.exit_code == 1 and "did you mean 市财政局" in unknown.stderr
+
+
+def test_assign_refuses_a_misspelt_unit_and_a_duplicate_item(ready: Duban) -> None:
+    duban = ready
+    typo = duban(
+        "assign", "--year", "2023", "--category", "政协提案", "--number", "102",
+        "--title", "t", "--commitment", "c", "--lead", "市民证局",
+    )  # fmt: skip
+    assert typo.exit_code == 1
+    assert "no unit named '市民证局' (did you mean 市民政局" in typo.stderr
+    again = duban(
+        "assign", "--year", "2023", "--category", "政协提案", "--number", "101",
+        "--commitment", "建成10个社区食堂", "--lead", "市民政局",
+    )  # fmt: skip
+    assert again.exit_code == 1
+    assert "2023 政协提案 101 already has this follow-up item (item 12)" in again.stderr
+
+
+def test_show_lists_each_units_moves_with_who_and_why(ready: Duban) -> None:
+    duban = ready
+    returned = duban("return", "--number", "101", "--unit", "市卫生健康委", "--reason",
+                     "不属于本单位职责", "--date", "2023-02-20", "--by", "王联络")  # fmt: skip
+    assert returned.exit_code == 0, returned.output
+    shown = duban("show", "--number", "101").stdout
+    assert "王联络  assignment.status: 不属于本单位职责" in shown

@@ -344,6 +344,7 @@ def test_co_units_inputs_are_attributed_and_silent_items_are_unreported(engine: 
         reported = assign_item(
             session,
             NewItem(
+                create_units=True,
                 year=2022,
                 category="人大建议",
                 number="0800",
@@ -360,6 +361,7 @@ def test_co_units_inputs_are_attributed_and_silent_items_are_unreported(engine: 
         silent = assign_item(
             session,
             NewItem(
+                create_units=True,
                 year=2022,
                 category="政协提案",
                 number="0801",
@@ -373,6 +375,7 @@ def test_co_units_inputs_are_attributed_and_silent_items_are_unreported(engine: 
         assign_item(  # another year: not in 2022's table
             session,
             NewItem(
+                create_units=True,
                 year=2023,
                 category="人大建议",
                 number="0800",
@@ -476,6 +479,7 @@ def test_reimporting_an_interim_summary_leaves_open_items_open(
             item = assign_item(
                 session,
                 NewItem(
+                    create_units=True,
                     year=2022,
                     category="人大建议",
                     number=number,

@@ -14,6 +14,7 @@ from tracking.chase import LIAISON, Digest, Entry
 from tracking.ladder import Stage
 from tracking.models import Role
 from tracking.obligations import Obligation
+from tracking.workdays import WorkCalendar
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def context() -> dict[str, Any]:
                 "co_units": ["市住房和城乡建设局"],
                 "obligation_label": "向主办单位提交协办意见",
                 "due_date": date(2022, 6, 10),
-                "stage_label": "已逾期",
+                "stage_label": "已逾期3个工作日",
                 "overdue_workdays": 3,
                 "last_reported_on": date(2022, 3, 1),
             },
@@ -86,6 +87,7 @@ def test_the_context_has_the_shape_a_chase_passes(context: dict[str, Any]) -> No
         co_units=("市财政局", "市规划和自然资源局"),
         last_reported_on=None,
         overdue_workdays=0,
+        days_left=5,
     )
     digest = Digest(
         audience=LIAISON,
@@ -96,7 +98,8 @@ def test_the_context_has_the_shape_a_chase_passes(context: dict[str, Any]) -> No
         key="digest:1:2022-06-15",
     )
     settings = Settings(body_name="市民政局", reply_within_days=7)
-    real = digest_context(cast(App, SimpleNamespace(settings=settings)), digest, date(2022, 6, 15))
+    app = SimpleNamespace(settings=settings, calendar=WorkCalendar())
+    real = digest_context(cast(App, app), digest, date(2022, 6, 15))
 
     assert set(real) == set(context)
     assert (real["audience"], real["as_of"], real["reply_by"]) == (
@@ -152,8 +155,8 @@ def test_digest_text_lists_each_item_with_what_is_owed(context: dict[str, Any]) 
     assert "办理时限：2022年6月10日（已逾期3个工作日）" in second
     assert "上次报送：2022年3月1日" in second
     assert (
-        "请通过督办系统填报或回复本邮件。已到期或逾期的事项，请于2022年6月22日前报送；"
-        "报送时请注明事项编号。"
+        "请通过督办系统填报或回复本邮件。已逾期的事项，请于2022年6月22日前补报；"
+        "其余事项请在办理时限前报送。报送时请注明建议提案编号和事项编号。"
     ) in text
     assert "特此提醒。\n\n市民政局\n2022年6月15日\n" in text
 
@@ -182,7 +185,7 @@ def test_digest_text_to_the_coordinator_names_each_items_unit(context: dict[str,
     first, second = text.split("\n1. ", 1)[1].split("\n2. ", 1)
     assert "承办单位：市住房和城乡建设局（主办）" in first
     assert "承办单位：市民政局（协办）" in second
-    assert "请相关单位于2022年6月22日前报送。" in text
+    assert "请督促相关单位于2022年6月22日前报送。" in text
     assert "请通过督办系统填报" not in text
 
 
@@ -276,3 +279,11 @@ def test_syntax_error_in_override_names_the_template(
     (tmp_path / "digest-body.html").write_text("<p>{% if %}</p>", encoding="utf-8")
     with pytest.raises(TemplateError, match=r"^digest-body\.html: line 1: "):
         EmailRenderer(override_dir=tmp_path).render("digest", context)
+
+
+def test_without_overdue_items_no_late_report_date_is_asked(context: dict[str, Any]) -> None:
+    context["items"] = context["items"][:1]  # due in 5 working days
+    context["items"][0]["lead_representative"] = ""
+    text = EmailRenderer().render("digest", context).text
+    assert "补报" not in text and "其余事项请在办理时限前报送" in text
+    assert "领衔代表：" not in text  # an empty field is left out, not printed blank

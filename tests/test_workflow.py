@@ -1,6 +1,7 @@
 """The handling workflow: legal moves with events that say who and why; illegal ones refused."""
 
 from datetime import date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -44,6 +45,7 @@ def item_id(engine: Engine) -> int:
         item = assign_item(
             session,
             NewItem(
+                create_units=True,
                 year=2023,
                 category="政协提案",
                 number="88",
@@ -181,3 +183,77 @@ def test_extensions_need_reason_and_approver_and_stay_within_the_cap(
         with pytest.raises(ConflictError, match="already has 2 month"):
             extend(2)
         extend(1)
+
+
+def test_an_extension_before_a_reassignment_does_not_stop_the_chase(
+    engine: Engine, item_id: int
+) -> None:
+    from tracking.chase import collect_obligations
+
+    with transaction(engine) as session:
+        item = session.get(FollowUpItem, item_id)
+        home = find_unit(session, "市民政局")
+        extend_deadline(
+            session, item, months=1, reason="论证", approved_by="办公厅",
+            approved_on=date(2023, 5, 5), cap_months=3, now=NOW, actor="coordinator",
+        )  # fmt: skip
+        other, _ = UnitDirectory(session).get_or_create("市城乡建设局", now=NOW, actor="x")
+        reassign(
+            session, item, from_unit=home, to_unit=other, on=date(2023, 6, 1), reason="调整",
+            override=True, now=NOW, actor="coordinator",
+        )  # fmt: skip
+        problems: list[str] = []
+        found = collect_obligations(
+            session, as_of=date(2023, 6, 2), policy=POLICY, calendar=CALENDAR,
+            interval_days=30, problems=problems,
+        )  # fmt: skip
+    assert problems == []
+    reply = [o for o in found if o.obligation == "reply"]
+    assert [(o.unit_name, o.deadline.due) for o in reply] == [("市城乡建设局", date(2023, 9, 1))]
+
+
+def test_reimporting_the_table_keeps_a_reassignment_and_the_coordinators_text(
+    engine: Engine, seed: Path, tmp_path: Path
+) -> None:
+    from tracking.importer import import_table
+    from tracking.items import ItemRef, find_item, set_final_text
+
+    import_table(engine, seed, year=2022, reported_on=date(2022, 1, 1), now=NOW,
+                 include_feedback=False)  # fmt: skip
+    with transaction(engine) as session:
+        item = find_item(session, ItemRef(number="152"))
+        health = find_unit(session, "市卫生健康委")
+        other, _ = UnitDirectory(session).get_or_create("市医保局", now=NOW, actor="x")
+        reassign(
+            session, item, from_unit=health, to_unit=other, on=date(2022, 3, 1), reason="调整",
+            override=True, now=NOW, actor="coordinator",
+        )  # fmt: skip
+        set_final_text(session, item, "协调员审定的落实情况", now=NOW, actor="c", reason="审定")
+
+    # A compiled table carries the coordinator's text in 落实情况反馈; the original names the
+    # old co unit. Neither must undo what was done since.
+    lines = seed.read_text(encoding="utf-8").split("\n")
+    row = next(i for i, line in enumerate(lines) if "\t152\t" in line)
+    cells = lines[row].split("\t")
+    cells[10] = "协调员审定的落实情况"
+    lines[row] = "\t".join(cells)
+    copy = tmp_path / "compiled-2022.txt"
+    copy.write_text("\n".join(lines), encoding="utf-8")
+    report = import_table(engine, copy, year=2022, reported_on=date(2022, 11, 1), now=NOW)
+
+    with transaction(engine) as session:
+        item = find_item(session, ItemRef(number="152"))
+        units = {
+            find_unit_by_id(session, a.unit_id): a.status
+            for a in session.exec(select(Assignment).where(Assignment.item_id == item.id))
+        }
+        assert item.status == ItemStatus.FOLLOWING  # the coordinator's text closed nothing
+    assert units["市医保局"] == AssignmentStatus.ASSIGNED
+    assert any("市医保局 is assigned (assigned) but not named in the table" in w
+               for w in report.warnings)  # fmt: skip
+
+
+def find_unit_by_id(session: Session, unit_id: int) -> str:
+    from tracking.models import Unit
+
+    return session.get(Unit, unit_id).name  # type: ignore[union-attr]

@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from config.policy import Policy
 from tracking.deadlines import Deadline
 from tracking.deadlines import Extension as DeadlineExtension
+from tracking.errors import TrackingError
 from tracking.handling import is_paused
 from tracking.ladder import Stage, current_stage, escalation, in_office_window, next_window
 from tracking.models import (
@@ -61,6 +62,7 @@ class Entry:
     co_units: tuple[str, ...]
     last_reported_on: date | None
     overdue_workdays: int
+    days_left: int  # working days from the run to the due date (0 on it and after)
     audiences: tuple[str, ...] = (LIAISON,)
 
     @property
@@ -95,6 +97,7 @@ class ChasePlan:
     digests: list[Digest] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     held_until: datetime | None = None
+    problems: list[str] = field(default_factory=list)  # items whose deadlines cannot be computed
 
 
 def digest_key(audience: str, unit_id: int | None, as_of: date) -> str:
@@ -118,7 +121,12 @@ def plan_chase(
     """Decide every reminder due on ``as_of``. ``now`` (local time) decides the office window."""
     plan = ChasePlan(as_of=as_of)
     entries = _reached_stages(
-        session, as_of=as_of, policy=policy, calendar=calendar, interval_days=interval_days
+        session,
+        as_of=as_of,
+        policy=policy,
+        calendar=calendar,
+        interval_days=interval_days,
+        problems=plan.problems,
     )
     if not entries:
         return plan
@@ -139,6 +147,9 @@ def plan_chase(
         if pause is not None:
             rule = f"reminders are paused by {pause.changed_by}: {pause.reason or 'no reason'}"
             plan.decisions.append(Decision(entry, "skipped", rule))
+        elif not unit.emails and not unit.deputy_email:
+            rule = f"{unit.name} has no e-mail on file (see `duban units check`)"
+            plan.decisions.append(Decision(entry, "skipped", rule))
         elif unit.snoozed_until is not None and unit.snoozed_until >= as_of:
             rule = f"{unit.name} is snoozed until {unit.snoozed_until}: {unit.snooze_reason}"
             plan.decisions.append(Decision(entry, "skipped", rule))
@@ -147,12 +158,18 @@ def plan_chase(
             and last_reminder is not None
             and reported is not None
             and reported > last_reminder
+            and (as_of - reported).days < interval_days
         ):
+            # The unit answered the last reminder; it is left alone while its answer is recent
+            # (a report period), after which the ladder takes it up again.
             rule = f"{unit.name} reported on {reported}, after the last reminder on {last_reminder}"
             plan.decisions.append(Decision(entry, "skipped", rule))
         elif not window_open:
             plan.held_until = next_window(now, policy.ladder, calendar)
-            rule = f"held: {window_reason}; it goes out at {plan.held_until:%Y-%m-%d %H:%M}"
+            rule = (
+                f"held: {window_reason}; it goes out with the first run after "
+                f"{plan.held_until:%Y-%m-%d %H:%M}"
+            )
             plan.decisions.append(Decision(entry, "held", rule))
         else:
             audiences = escalation(history.overdue_delivered(key), entry.stage, policy.ladder)
@@ -184,11 +201,10 @@ def _group(
         else:
             unit = units[unit_id]
             name = unit.name
-            recipients = (
-                tuple(unit.emails)
-                if audience == LIAISON
-                else ((unit.head_email,) if unit.head_email else ())
-            )
+            if audience == LIAISON:  # no liaison on file: the deputy stands in
+                recipients = tuple(unit.emails) or (unit.deputy_email,)  # type: ignore[assignment]
+            else:
+                recipients = (unit.head_email,) if unit.head_email else ()
         if audience != LIAISON and not recipients:
             continue  # no head or coordinator address configured: the liaison's digest stands
         digests.append(
@@ -220,9 +236,17 @@ class OpenObligation:
 
 
 def collect_obligations(
-    session: Session, *, as_of: date, policy: Policy, calendar: WorkCalendar, interval_days: int
+    session: Session,
+    *,
+    as_of: date,
+    policy: Policy,
+    calendar: WorkCalendar,
+    interval_days: int,
+    problems: list[str] | None = None,
 ) -> list[OpenObligation]:
-    """Every obligation open on ``as_of``, in the order of the year's table."""
+    """Every obligation open on ``as_of``, in the order of the year's table. Items whose
+    deadlines cannot be computed are left out and described in ``problems``."""
+    problems = [] if problems is None else problems
     rows = session.exec(
         select(Assignment, FollowUpItem, Proposal)
         .join(FollowUpItem, Assignment.item_id == FollowUpItem.id)
@@ -280,11 +304,21 @@ def collect_obligations(
             rating=item.rating,
             rated_on=item.rated_on,
             last_reported_on=last,
-            extensions=tuple(extensions.get(item.id, ())),  # type: ignore[arg-type]
+            # An extension approved before a reassignment restarted the periods no longer applies.
+            extensions=tuple(
+                e
+                for e in extensions.get(item.id, ())  # type: ignore[arg-type]
+                if item.assigned_on is None or e.approved_on >= item.assigned_on
+            ),
         )
-        for obligation, deadline in owed(
-            facts, policy=policy, calendar=calendar, interval_days=interval_days
-        ):
+        try:
+            obligations = owed(facts, policy=policy, calendar=calendar, interval_days=interval_days)
+        except TrackingError as exc:
+            # One item's inconsistent facts (e.g. extensions past a lowered cap) must not stop
+            # the chase of every other item; the problem is reported on the item.
+            problems.append(f"item {item.id}: {exc}")
+            continue
+        for obligation, deadline in obligations:
             found.append(
                 OpenObligation(
                     assignment=assignment,
@@ -302,12 +336,23 @@ def collect_obligations(
 
 
 def _reached_stages(
-    session: Session, *, as_of: date, policy: Policy, calendar: WorkCalendar, interval_days: int
+    session: Session,
+    *,
+    as_of: date,
+    policy: Policy,
+    calendar: WorkCalendar,
+    interval_days: int,
+    problems: list[str],
 ) -> list[Entry]:
     """Every open obligation whose reminder ladder has reached a stage on ``as_of``."""
     entries = []
     for found in collect_obligations(
-        session, as_of=as_of, policy=policy, calendar=calendar, interval_days=interval_days
+        session,
+        as_of=as_of,
+        policy=policy,
+        calendar=calendar,
+        interval_days=interval_days,
+        problems=problems,
     ):
         due = found.deadline.due
         stage = current_stage(due, as_of, policy.ladder, calendar)
@@ -333,6 +378,7 @@ def _reached_stages(
                 co_units=found.co_units,
                 last_reported_on=found.last_reported_on,
                 overdue_workdays=calendar.workdays_between(due, as_of) if as_of > due else 0,
+                days_left=calendar.workdays_between(as_of, due) if as_of < due else 0,
             )
         )
     return entries

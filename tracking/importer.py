@@ -27,6 +27,7 @@ from tracking.models import (
     ProgressUpdate,
     Proposal,
     Role,
+    Unit,
     UpdateKind,
     UpdateSource,
 )
@@ -199,6 +200,8 @@ def _apply(
                 "(未反馈 or units' attributed inputs), not the lead unit's final feedback; "
                 "not recorded"
             )
+        elif row.feedback == item.final_text:
+            pass  # the coordinator's own text, compiled into the table: not a unit's report
         elif row.feedback not in final_texts[item.id]:  # type: ignore[index]
             record_update(
                 session,
@@ -381,6 +384,16 @@ def _sync_assignments(
             report.assignments_changed += 1
     for assignment in list(current):
         if assignment.unit_id not in wanted_roles:
+            imported = assignment.status in (AssignmentStatus.HANDLING, AssignmentStatus.CLOSED)
+            if not imported or _has_reports(session, assignment):
+                # Reassigned to, returned or reported on since: the workflow is newer news than
+                # the table, so the assignment stays and the difference is only reported.
+                name = session.get(Unit, assignment.unit_id).name  # type: ignore[union-attr]
+                report.warnings.append(
+                    f"item {item.id}: {name} is assigned ({assignment.status}) but not named "
+                    "in the table; left as it is (see `duban show`)"
+                )
+                continue
             record_event(
                 session,
                 at=now,
@@ -394,3 +407,15 @@ def _sync_assignments(
             session.delete(assignment)
             current.remove(assignment)
             report.assignments_changed += 1
+
+
+def _has_reports(session: Session, assignment: Assignment) -> bool:
+    return (
+        session.exec(
+            select(ProgressUpdate.id).where(
+                ProgressUpdate.item_id == assignment.item_id,
+                ProgressUpdate.unit_id == assignment.unit_id,
+            )
+        ).first()
+        is not None
+    )

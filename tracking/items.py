@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from config.policy import Policy
 from tracking.audit import record_event, snapshot
 from tracking.chase import collect_obligations
-from tracking.errors import InputError, NotFoundError
+from tracking.errors import ConflictError, InputError, NotFoundError
 from tracking.models import (
     Assignment,
     Category,
@@ -96,6 +96,7 @@ class NewItem:
     lead_representative: str = ""
     signer_count: int | None = None
     handling_type: str = "主办"
+    create_units: bool = False  # else an unknown unit name is refused (it is likely a typo)
 
 
 def assign_item(session: Session, new: NewItem, *, now: datetime, actor: str) -> FollowUpItem:
@@ -135,6 +136,16 @@ def assign_item(session: Session, new: NewItem, *, now: datetime, actor: str) ->
             entity_id=proposal.id,
             after=snapshot(proposal, ["year", "category", "number", "title"]),
         )
+    same = session.exec(
+        select(FollowUpItem.id).where(
+            FollowUpItem.proposal_id == proposal.id,
+            FollowUpItem.commitment == new.commitment.strip(),
+        )
+    ).first()
+    if same is not None:
+        raise ConflictError(
+            f"{new.year} {new.category} {number} already has this follow-up item (item {same})"
+        )
     ordinal = 1 + (
         session.exec(
             select(func.max(FollowUpItem.ordinal)).where(FollowUpItem.proposal_id == proposal.id)
@@ -173,6 +184,8 @@ def assign_item(session: Session, new: NewItem, *, now: datetime, actor: str) ->
     directory = UnitDirectory(session)
     roles = [(name, Role.CO) for name in new.co_units if squeeze(name) != squeeze(new.lead_unit)]
     for name, role in [(new.lead_unit, Role.LEAD), *roles]:
+        if not new.create_units and directory.find(name) is None:
+            find_unit(session, name)  # raises, naming the closest known units
         unit, _ = directory.get_or_create(name, now=now, actor=actor)
         assignment = Assignment(
             item_id=item.id,  # type: ignore[arg-type]
@@ -356,10 +369,14 @@ def item_history(
             .order_by(ProgressUpdate.reported_on, ProgressUpdate.id)
         )
     ]
+    assignment_ids = list(session.exec(select(Assignment.id).where(Assignment.item_id == item_id)))
     events = list(
         session.exec(
             select(Event)
-            .where(Event.entity == "followupitem", Event.entity_id == item_id)
+            .where(
+                ((Event.entity == "followupitem") & (Event.entity_id == item_id))
+                | ((Event.entity == "assignment") & Event.entity_id.in_(assignment_ids))  # type: ignore[union-attr]
+            )
             .order_by(Event.at, Event.id)
         )
     )

@@ -18,14 +18,6 @@ class Stage:
     on: date
     overdue: int  # 0 before and on the due date; n for the n-th overdue stage
 
-    @property
-    def label(self) -> str:
-        if self.key == "due":
-            return "今日到期"
-        if self.overdue:
-            return "已逾期"
-        return f"{self.key.removeprefix('before-')}个工作日后到期"
-
 
 def current_stage(
     due: date, as_of: date, ladder: LadderPolicy, calendar: WorkCalendar

@@ -64,6 +64,9 @@ def record_draft(
     note.recipients = list(draft.recipients)
     note.subject, note.body_text, note.body_html = draft.subject, draft.body_text, draft.body_html
     note.status, note.audience, note.fallback_of = DeliveryStatus.PENDING, audience, fallback_of
+    # A superseded row taken up again starts afresh.
+    note.attempts, note.last_error, note.claimed_until = 0, "", None
+    note.permanent_failure = False
     session.add(note)
     try:
         with session.begin_nested():
@@ -82,6 +85,8 @@ def record_draft(
                 Notification.dedupe_key != draft.dedupe_key,  # type: ignore[arg-type]
                 Notification.status.in_(_UNSENT),  # type: ignore[attr-defined]
                 Notification.permanent_failure == False,  # noqa: E712
+                # One being sent right now is left to its sender.
+                or_(Notification.claimed_until.is_(None), Notification.claimed_until < now),  # type: ignore[union-attr,operator]
             )
             .values(status=DeliveryStatus.SUPERSEDED)
         )

@@ -16,7 +16,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import update
 from sqlmodel import Session, select
 
@@ -73,6 +80,12 @@ class WebhookEntry(BaseModel):
     kind: Literal["wecom", "dingtalk", "feishu", "json"]
     url: str = Field(pattern=r"^https?://")
     secret: str | None = None
+
+    @model_validator(mode="after")
+    def _signing(self) -> "WebhookEntry":
+        if self.kind == "wecom" and self.secret:
+            raise ValueError("a WeCom group robot is not signed: remove the secret")
+        return self
 
 
 class UnitEntry(BaseModel):

@@ -81,6 +81,8 @@ def _plan(duban: App, day: date, now) -> ChasePlan:  # type: ignore[no-untyped-d
 
 
 def _print_plan(chase: ChasePlan) -> None:
+    for problem in chase.problems:
+        errors.print(f"cannot chase {problem}", markup=False)
     if not chase.digests and not chase.decisions:
         console.print(f"As of {chase.as_of} no reminder is due.")
         return
@@ -138,8 +140,13 @@ def _print_chase(report, duban: App) -> None:  # type: ignore[no-untyped-def]
         f"{report.held} reminders held, {report.skipped} skipped.",
         markup=False,
     )
+    for problem in report.problems:
+        errors.print(f"cannot chase {problem}", markup=False)
     if report.held_until:
-        console.print(f"Held reminders go out at {report.held_until:%Y-%m-%d %H:%M}.")
+        console.print(
+            f"Held reminders go out with the first chase run after "
+            f"{report.held_until:%Y-%m-%d %H:%M}."
+        )
     for outcome in report.outcomes:
         if outcome.status == "failed":
             to = ", ".join(outcome.recipients) or "no recipients"

@@ -165,6 +165,9 @@ def assign(
     ] = None,
     title: Annotated[str, typer.Option(help="Title, for a proposal not yet recorded.")] = "",
     representative: Annotated[str, typer.Option(help="领衔代表, for a new proposal.")] = "",
+    new_unit: Annotated[
+        bool, typer.Option("--new-unit", help="Create units not known yet (else refused).")
+    ] = False,
 ) -> None:
     """Add a follow-up item, with its lead and co-handling units and due date."""
     with running() as duban, transaction(duban.engine) as session:
@@ -181,6 +184,7 @@ def assign(
                 assigned_on=assigned_on or duban.today(),
                 title=title,
                 lead_representative=representative,
+                create_units=new_unit,
             ),
             now=duban.now(),
             actor="cli",
