@@ -1,4 +1,5 @@
-"""The layering in DEVELOPERS.md, checked on the source: a cheap guard against drift."""
+"""The layering of the developers' guide (and shared/STYLE.md), checked on the source: a cheap
+guard against drift."""
 
 import ast
 from pathlib import Path

@@ -160,7 +160,7 @@ def test_returning_within_the_window_then_reassigning(engine: Engine, item_id: i
         old = session.exec(
             select(Assignment).where(Assignment.item_id == item_id, Assignment.unit_id == home.id)
         ).one()
-        assert old.status == AssignmentStatus.CLOSED
+        assert old.status == AssignmentStatus.REASSIGNED
 
 
 def test_extensions_need_reason_and_approver_and_stay_within_the_cap(
@@ -249,6 +249,13 @@ def test_reimporting_the_table_keeps_a_reassignment_and_the_coordinators_text(
         }
         assert item.status == ItemStatus.FOLLOWING  # the coordinator's text closed nothing
     assert units["市医保局"] == AssignmentStatus.ASSIGNED
+    assert units["市卫生健康委"] == AssignmentStatus.REASSIGNED
+    from tracking.compile import summary_rows
+
+    with transaction(engine) as session:
+        row = next(r for r in summary_rows(session, year=2022) if r.number == "152")
+    assert row.co_units == ("市医保局",)  # the table names who handles the item now
+    assert row.feedback == "协调员审定的落实情况"
     assert any("市医保局 is assigned (assigned) but not named in the table" in w
                for w in report.warnings)  # fmt: skip
 

@@ -251,7 +251,11 @@ def collect_obligations(
         select(Assignment, FollowUpItem, Proposal)
         .join(FollowUpItem, Assignment.item_id == FollowUpItem.id)
         .join(Proposal, FollowUpItem.proposal_id == Proposal.id)
-        .where(Assignment.status.not_in([AssignmentStatus.RETURNED]))  # type: ignore[attr-defined]
+        .where(
+            Assignment.status.not_in(  # type: ignore[attr-defined]
+                [AssignmentStatus.RETURNED, AssignmentStatus.REASSIGNED]
+            )
+        )
         .order_by(Proposal.year, FollowUpItem.position, FollowUpItem.id, Assignment.id)
     ).all()
     rows = [

@@ -7,6 +7,7 @@ from sqlmodel import Session, select
 from tracking.feedback import compile_feedback_text
 from tracking.models import (
     Assignment,
+    AssignmentStatus,
     FollowUpItem,
     ProgressUpdate,
     Proposal,
@@ -34,6 +35,8 @@ def summary_rows(session: Session, *, year: int) -> list[SummaryRow]:
         .where(Proposal.year == year)
         .order_by(Assignment.id)
     ):
+        if assignment.status in (AssignmentStatus.RETURNED, AssignmentStatus.REASSIGNED):
+            continue  # the table names the units that handle the item now
         if assignment.role == Role.LEAD:
             lead_of[assignment.item_id] = units[assignment.unit_id]
         else:

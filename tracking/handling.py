@@ -96,7 +96,7 @@ def reassign(
     ).first()
     if taken is not None:
         raise ConflictError(f"{to_unit.name} is already assigned to item {item.id}")
-    move_assignment(session, old, AssignmentStatus.CLOSED, now=now, actor=actor, reason=reason)
+    move_assignment(session, old, AssignmentStatus.REASSIGNED, now=now, actor=actor, reason=reason)
     new = Assignment(item_id=item.id, unit_id=to_unit.id, role=old.role)  # type: ignore[arg-type]
     session.add(new)
     session.flush()

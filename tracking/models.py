@@ -43,6 +43,7 @@ class AssignmentStatus(StrEnum):
     REPORTED = "reported"  # 已答复 (lead) / 已提交意见 (co)
     RETURNED = "returned"  # 退回: the unit says it was mis-assigned
     CLOSED = "closed"  # 已办结: the item is resolved
+    REASSIGNED = "reassigned"  # 已调整: the coordinator gave this part to another unit
 
 
 class UpdateKind(StrEnum):

@@ -47,7 +47,11 @@ LABELS = {
     Obligation.SECOND_REPLY: "再次答复",
     Obligation.YEAR_END_CHECK: "年终回头看",
 }
-_CLOSED_ASSIGNMENTS = {AssignmentStatus.RETURNED, AssignmentStatus.CLOSED}
+_CLOSED_ASSIGNMENTS = {
+    AssignmentStatus.RETURNED,
+    AssignmentStatus.CLOSED,
+    AssignmentStatus.REASSIGNED,
+}
 
 
 @dataclass(frozen=True)

@@ -138,7 +138,7 @@ def resolve_item(
     item.closed_at = now
     session.add(item)
     for assignment in session.exec(select(Assignment).where(Assignment.item_id == item.id)):
-        if assignment.status != AssignmentStatus.CLOSED:
+        if assignment.status not in (AssignmentStatus.CLOSED, AssignmentStatus.REASSIGNED):
             move_assignment(
                 session, assignment, AssignmentStatus.CLOSED, now=now, actor=actor, reason=reason
             )

@@ -28,6 +28,7 @@ ASSIGNMENT_LABELS = {
     AssignmentStatus.REPORTED: "已答复",
     AssignmentStatus.RETURNED: "退回",
     AssignmentStatus.CLOSED: "已办结",
+    AssignmentStatus.REASSIGNED: "已调整",
 }
 
 _OPEN = {
@@ -58,15 +59,22 @@ ASSIGNMENT_MOVES: dict[AssignmentStatus, set[AssignmentStatus]] = {
         AssignmentStatus.REPORTED,
         AssignmentStatus.RETURNED,
         AssignmentStatus.CLOSED,
+        AssignmentStatus.REASSIGNED,
     },
     AssignmentStatus.HANDLING: {
         AssignmentStatus.REPORTED,
         AssignmentStatus.RETURNED,
         AssignmentStatus.CLOSED,
+        AssignmentStatus.REASSIGNED,
     },
-    AssignmentStatus.REPORTED: {AssignmentStatus.HANDLING, AssignmentStatus.CLOSED},
-    AssignmentStatus.RETURNED: {AssignmentStatus.CLOSED},
-    AssignmentStatus.CLOSED: {AssignmentStatus.HANDLING},
+    AssignmentStatus.REPORTED: {
+        AssignmentStatus.HANDLING,
+        AssignmentStatus.CLOSED,
+        AssignmentStatus.REASSIGNED,
+    },
+    AssignmentStatus.RETURNED: {AssignmentStatus.CLOSED, AssignmentStatus.REASSIGNED},
+    AssignmentStatus.CLOSED: {AssignmentStatus.HANDLING, AssignmentStatus.REASSIGNED},
+    AssignmentStatus.REASSIGNED: set(),
 }
 
 
