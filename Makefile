@@ -6,13 +6,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format clean
+.PHONY: demo test lint format clean bench
 
 demo: $(STAMP)
 	$(BIN)/duban demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Not part of `make test`. The full run takes about 20 minutes and writes docs/benchmarks.md;
+# `make bench BENCH_SIZES=1000` is a quick run that only prints. BENCH_ARGS: see
+# `.venv/bin/python -m bench.run --help`.
+BENCH_SIZES ?= 1000,10000,50000
+bench: $(STAMP)
+	$(BIN)/python -m bench.run --sizes $(BENCH_SIZES) $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

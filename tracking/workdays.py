@@ -68,6 +68,7 @@ class WorkCalendar:
             raise ValueError(
                 f"dates both extra holidays and extra workdays: {', '.join(map(str, sorted(both)))}"
             )
+        self._known: dict[date, DayInfo] = {}
 
     @classmethod
     def from_corrections(cls, corrections: CalendarCorrections) -> "WorkCalendar":
@@ -105,7 +106,14 @@ class WorkCalendar:
         )
 
     def info(self, day: date) -> DayInfo:
-        day = _checked(day)
+        # chinesecalendar rescans its holiday table on every call (~50 µs); a chase asks about
+        # hundreds of days per deadline, so each day's answer is kept.
+        found = self._known.get(day)
+        if found is None:
+            found = self._known[day] = self._look_up(_checked(day))
+        return found
+
+    def _look_up(self, day: date) -> DayInfo:
         if day in self.extra_workdays:
             return DayInfo(day, "local_workday", covered=self.covers(day))
         if day in self.extra_holidays:
