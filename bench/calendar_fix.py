@@ -1,33 +1,27 @@
-"""What-if: the working-day calendar with the fix docs/benchmarks.md proposes, for comparison.
+"""What-if: the working-day calendar with the rest of the fix docs/benchmarks.md proposes.
 
-duban's :class:`~tracking.workdays.WorkCalendar` asks chinesecalendar about every day it
-steps over, and chinesecalendar rescans its whole holiday table (``min``/``max`` of its keys) on
-every call: about 50 µs a day. The chase asks about some 400 days per obligation. This subclass
-gives the same answers from a running count of working days, built once per year: a day's
-kind is looked up once, ``workdays_between`` is a subtraction, and stepping n working days is a
-bisection. The bench hands it to the App (``app.calendar``) like any calendar and checks that
-the chase it plans is the one duban plans.
+duban's :class:`~tracking.workdays.WorkCalendar` keeps each day's answer (chinesecalendar's own
+lookup rescans its holiday table, ~40 µs a call), but ``workdays_between`` and
+``add_workdays``/``subtract_workdays`` still walk the calendar day by day, and the chase makes
+three or four such calls per obligation (about 130 days each for a deadline in February seen
+from June). This subclass answers them from a running count of working days built once per
+year: ``workdays_between`` is a subtraction and stepping n working days a bisection. The bench
+hands it to the App (``app.calendar``) like any calendar and checks that the ledger the chase
+writes is the same with both.
 """
 
 from bisect import bisect_left
 from datetime import date
 
-from tracking.workdays import DayInfo, WorkCalendar
+from tracking.workdays import WorkCalendar
 
 
 class CountingCalendar(WorkCalendar):
     def __init__(self, calendar: WorkCalendar) -> None:
         super().__init__(calendar.extra_holidays, calendar.extra_workdays)
-        self._days: dict[date, DayInfo] = {}
         self._years = (0, -1)  # the first and last year counted
         self._base = 0  # the ordinal of 1 January of the first year counted
         self._counts: list[int] = []  # working days from the base up to each day, inclusive
-
-    def info(self, day: date) -> DayInfo:
-        found = self._days.get(day)
-        if found is None:
-            found = self._days[day] = super().info(day)
-        return found
 
     def workdays_between(self, start: date, end: date) -> int:
         self._cover(start.year)  # first, so that counting the end cannot move the base

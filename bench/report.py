@@ -235,7 +235,7 @@ def code_state() -> str:
 
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
-        return done.stdout.strip()
+        return done.stdout.rstrip()  # not strip: a status line starts with a space
 
     mine = ("bench/", "docs/", "Makefile")
     status = git("status", "--porcelain").splitlines()

@@ -87,7 +87,7 @@ def main() -> None:
     parser.add_argument(
         "--cap",
         type=float,
-        default=100.0,
+        default=300.0,
         help="seconds after which W2 with duban's own calendar is stopped (default: %(default)s)",
     )
     parser.add_argument(

@@ -227,7 +227,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, required=True)
     parser.add_argument("--work", type=Path, required=True)
-    parser.add_argument("--cap", type=float, default=100.0)
+    parser.add_argument("--cap", type=float, default=300.0)
     parser.add_argument("--smtp-sample", type=int, default=None)
     parser.add_argument("--max-runs", type=int, default=5)
     parser.add_argument("--budget", type=float, default=15.0)

@@ -14,20 +14,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from tracking.summary_writer import SUMMARY_HEADER
+
 SEED_TABLE = Path(__file__).resolve().parent.parent / "config" / "demo" / "seed-2022.txt"
-HEADER = (
-    "序号",
-    "类别",
-    "编号",
-    "领衔代表",
-    "人数",
-    "建议提案题目",
-    "办理类型",
-    "主办单位",
-    "协办单位",
-    "跟踪落实事项",
-    "落实情况反馈",
-)
+HEADER = SUMMARY_HEADER  # the seed's columns, in its order
 UNIT_COUNT = 300
 SWAPPED_SHARE = 8 / 11  # rows of the seed whose 编号 and 领衔代表 are swapped
 BLANK_LINE_SHARE = 0.3  # the seed leaves a blank line after 3 of its 11 rows
