@@ -7,7 +7,7 @@ not reminded again, and a re-plan after a run shows what a run would still send.
 """
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from sqlalchemy import func
@@ -179,7 +179,7 @@ def plan_chase(
 
 
 def _with_audiences(entry: Entry, audiences: tuple[str, ...]) -> Entry:
-    return Entry(**{**entry.__dict__, "audiences": audiences})
+    return replace(entry, audiences=audiences)
 
 
 def _group(
