@@ -131,7 +131,6 @@ def plan_chase(
     if not entries:
         return plan
     history = _ReminderHistory.load(session, {e.assignment_id for e in entries}, as_of)
-    reports = _report_dates(session, as_of)
     pause = is_paused(session)
     units = {unit.id: unit for unit in session.exec(select(Unit))}
     window_open, window_reason = in_office_window(now, policy.ladder, calendar)
@@ -143,7 +142,7 @@ def plan_chase(
             continue
         unit = units[entry.unit_id]
         last_reminder = history.last_delivered_on(key)
-        reported = reports.get((entry.item_id, entry.unit_id))
+        reported = entry.last_reported_on  # the unit's last report on or before as_of
         if pause is not None:
             rule = f"reminders are paused by {pause.changed_by}: {pause.reason or 'no reason'}"
             plan.decisions.append(Decision(entry, "skipped", rule))
