@@ -24,6 +24,16 @@ class ChaseReport:
     def count(self, status: str) -> int:
         return sum(outcome.status == status for outcome in self.outcomes)
 
+    def summary(self) -> str:
+        """One line for logs and the console."""
+        line = (
+            f"chase as of {self.as_of}: {self.drafted} digests drafted, {self.count('sent')} sent, "
+            f"{self.count('failed')} failed, {self.held} reminders held, {self.skipped} skipped"
+        )
+        if self.problems:
+            line += f"; {len(self.problems)} items could not be planned"
+        return line
+
     @property
     def fallbacks(self) -> list[DeliveryOutcome]:
         return [o.fallback for o in self.outcomes if o.fallback is not None]
