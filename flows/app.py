@@ -15,7 +15,8 @@ from config.policy import Policy, load_policy
 from config.settings import Settings
 from notifications.mail import MailBackend, backend_from_settings
 from notifications.render import EmailRenderer
-from tracking.db import create_schema, make_engine
+from tracking.db import make_engine
+from tracking.schema import ensure_schema
 from tracking.workdays import WorkCalendar
 
 
@@ -41,7 +42,11 @@ def build_app(
 ) -> App:
     policy = policy or load_policy(settings.policy_file)
     engine = make_engine(settings.resolved_database_url)
-    create_schema(engine)
+    try:
+        ensure_schema(engine)  # creates an empty database; refuses one `duban db upgrade` must fix
+    except Exception:
+        engine.dispose()
+        raise
     return App(
         settings=settings,
         engine=engine,

@@ -18,7 +18,8 @@ from sqlalchemy.engine import Engine
 from config.settings import Settings
 from flows.app import App, build_app
 from notifications.mail import MailBackend, MemoryBackend
-from tracking.db import create_schema, make_engine
+from tracking.db import make_engine
+from tracking.schema import ensure_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "config" / "demo" / "seed-2022.txt"
@@ -67,7 +68,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)
-    create_schema(engine)
+    ensure_schema(engine)
     yield engine
     engine.dispose()
 

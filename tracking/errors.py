@@ -3,7 +3,9 @@
 TrackingError
  ├── InputError       bad input: a file row, a command argument; ``problems`` lists each place
  ├── NotFoundError    a proposal, item or unit that does not exist
- └── ConflictError    the change contradicts what is recorded (e.g. an update to a closed item)
+ ├── ConflictError    the change contradicts what is recorded (e.g. an update to a closed item),
+ │                    or another user changed the record meanwhile
+ └── SchemaError      the database's schema is not the revision this duban needs
 """
 
 
@@ -26,4 +28,8 @@ class NotFoundError(TrackingError):
 
 
 class ConflictError(TrackingError):
+    pass
+
+
+class SchemaError(TrackingError):
     pass

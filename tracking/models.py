@@ -9,7 +9,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Text, UniqueConstraint, text
+from sqlalchemy.orm import declared_attr
 from sqlmodel import Field, SQLModel
 
 
@@ -67,6 +68,19 @@ class DeliveryStatus(StrEnum):
     SUPERSEDED = "superseded"
 
 
+def version_field() -> Any:
+    """The row's version: SQLAlchemy adds ``AND version = <loaded>`` to every UPDATE and DELETE
+    and bumps it, so a change made from a stale copy fails (StaleDataError, which
+    tracking.db.transaction turns into a ConflictError) instead of overwriting another's."""
+    return Field(default=1, sa_column_kwargs={"server_default": text("1")})
+
+
+@declared_attr.directive
+def versioned(cls: Any) -> dict[str, Any]:
+    """``__mapper_args__`` of a table with a :func:`version_field`."""
+    return {"version_id_col": cls.__table__.c.version}
+
+
 class Proposal(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("year", "category", "number"),)
 
@@ -81,6 +95,8 @@ class Proposal(SQLModel, table=True):
 
 
 class Unit(SQLModel, table=True):
+    __mapper_args__ = versioned
+
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=128, unique=True)
     aliases: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
@@ -96,10 +112,12 @@ class Unit(SQLModel, table=True):
     )
     snoozed_until: date | None = None
     snooze_reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    version: int = version_field()
 
 
 class FollowUpItem(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("proposal_id", "ordinal"),)
+    __mapper_args__ = versioned
 
     id: int | None = Field(default=None, primary_key=True)
     proposal_id: int = Field(foreign_key="proposal.id", index=True)
@@ -121,10 +139,12 @@ class FollowUpItem(SQLModel, table=True):
         sa_column=Column(Text, nullable=True),
         description="A coordinator's own 落实情况反馈; wins over the compiled text.",
     )
+    version: int = version_field()
 
 
 class Assignment(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("item_id", "unit_id"),)
+    __mapper_args__ = versioned
 
     id: int | None = Field(default=None, primary_key=True)
     item_id: int = Field(foreign_key="followupitem.id", index=True)
@@ -134,6 +154,7 @@ class Assignment(SQLModel, table=True):
     due_date: date | None = None
     last_reported_on: date | None = None
     closed_on: date | None = None
+    version: int = version_field()
 
 
 class ProgressUpdate(SQLModel, table=True):
