@@ -1,4 +1,5 @@
-"""Engines and schema for SQLite (the embedded default) and PostgreSQL."""
+"""Engines and transactions for SQLite (the embedded default) and PostgreSQL; the schema is
+tracking.schema's."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -6,9 +7,11 @@ from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, SQLModel, create_engine
+from sqlalchemy.orm.exc import StaleDataError
+from sqlmodel import Session, create_engine
 
-from tracking import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from tracking.conflicts import remember_versions, stale_message
+from tracking.errors import ConflictError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -46,13 +49,25 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def create_schema(engine: Engine) -> None:
-    """Create the tables that are missing. Safe to call on every start."""
-    SQLModel.metadata.create_all(engine)
+class _Session(Session):
+    """A session that notes the versions it writes, to name the record in a conflict."""
+
+
+event.listen(_Session, "before_flush", remember_versions)
 
 
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
-    """A session whose work commits together at the end of the block, or not at all."""
-    with Session(engine, expire_on_commit=False) as session, session.begin():
-        yield session
+    """A session whose work commits together at the end of the block, or not at all.
+
+    A write to a unit, item or assignment that someone else changed since this session read it
+    fails with a ConflictError naming the record (tracking.conflicts); nothing is written.
+    """
+    with _Session(engine, expire_on_commit=False) as session:
+        try:
+            with session.begin():
+                yield session
+        except StaleDataError as exc:
+            with Session(engine) as fresh:
+                message = stale_message(fresh, session)
+            raise ConflictError(message) from exc

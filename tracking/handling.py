@@ -2,6 +2,10 @@
 
 The callers (the command line, the web pages) pass in what the policy decides, such as whether a
 class stays under follow-up or a rating reopens the item; these functions enforce the workflow.
+
+Each step takes an optional ``expected_version``: the item's version (the unit's, for a snooze)
+the person saw when deciding, e.g. on a web form. A step on a record someone changed meanwhile
+is refused with a ConflictError rather than applied to a state the person never saw.
 """
 
 from datetime import date, datetime
@@ -10,6 +14,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from tracking.audit import record_event, snapshot
+from tracking.conflicts import check_version
 from tracking.errors import ConflictError, InputError
 from tracking.models import (
     Assignment,
@@ -30,9 +35,16 @@ RATINGS = ("满意", "基本满意", "不满意")
 
 
 def sign_for(
-    session: Session, item: FollowUpItem, unit: Unit, *, now: datetime, actor: str
+    session: Session,
+    item: FollowUpItem,
+    unit: Unit,
+    *,
+    now: datetime,
+    actor: str,
+    expected_version: int | None = None,
 ) -> None:
     """签收: the unit accepts its part; the lead's signature starts the item's handling."""
+    check_version(session, item, expected_version)
     assignment = assignment_of(session, item, unit)
     if assignment.status != AssignmentStatus.ASSIGNED:
         raise ConflictError(f"{unit.name} has already signed for item {item.id}")
@@ -54,9 +66,11 @@ def object_to_assignment(
     override: bool,
     now: datetime,
     actor: str,
+    expected_version: int | None = None,
 ) -> None:
     """退回: the unit says the item is not its business. Only within the window, unless the
     coordinator overrides it."""
+    check_version(session, item, expected_version)
     if not reason.strip():
         raise InputError("say why the item was mis-assigned (--reason)")
     if on > window_ends and not override:
@@ -83,9 +97,11 @@ def reassign(
     override: bool,
     now: datetime,
     actor: str,
+    expected_version: int | None = None,
 ) -> Assignment:
     """调整: the coordinator gives ``from_unit``'s part to ``to_unit``; the periods restart on
     ``on``. A unit that did not return the item in time keeps it unless ``override``."""
+    check_version(session, item, expected_version)
     old = assignment_of(session, item, from_unit)
     if old.status != AssignmentStatus.RETURNED and not override:
         raise ConflictError(
@@ -143,9 +159,11 @@ def record_reply(
     source: UpdateSource,
     now: datetime,
     actor: str,
+    expected_version: int | None = None,
 ) -> None:
     """答复: the lead's reply to the deputy or member, with its class. A class that stays under
     follow-up (B, C) moves the item to 跟踪落实; a second reply (再次答复) may change the class."""
+    check_version(session, item, expected_version)
     assignment = assignment_of(session, item, unit)
     if assignment.role != Role.LEAD:
         raise ConflictError(f"only the lead unit replies; {unit.name} co-handles item {item.id}")
@@ -216,9 +234,11 @@ def rate_reply(
     on: date,
     now: datetime,
     actor: str,
+    expected_version: int | None = None,
 ) -> None:
     """The proposer's rating of the reply; a rating that reopens it sends it back to the lead
     for 重新办理."""
+    check_version(session, item, expected_version)
     if rating not in RATINGS:
         raise InputError(f"rating must be one of {' / '.join(RATINGS)}, not {rating!r}")
     if item.replied_on is None:
@@ -266,8 +286,10 @@ def extend_deadline(
     cap_months: int,
     now: datetime,
     actor: str,
+    expected_version: int | None = None,
 ) -> Extension:
     """An approved extension of the reply deadline; all of them together stay within the cap."""
+    check_version(session, item, expected_version)
     if months < 1:
         raise InputError("an extension adds at least 1 month")
     if not reason.strip():
@@ -310,9 +332,17 @@ def extend_deadline(
 
 
 def close_item(
-    session: Session, item: FollowUpItem, *, on: date, reason: str, now: datetime, actor: str
+    session: Session,
+    item: FollowUpItem,
+    *,
+    on: date,
+    reason: str,
+    now: datetime,
+    actor: str,
+    expected_version: int | None = None,
 ) -> None:
     """The coordinator marks the item 已落实 (e.g. after the year-end check)."""
+    check_version(session, item, expected_version)
     if not reason.strip():
         raise InputError("say why the item is closed (--reason)")
     resolve_item(session, item, on=on, now=now, actor=actor, reason=reason)
@@ -343,9 +373,17 @@ def is_paused(session: Session) -> ChasePause | None:
 
 
 def snooze_unit(
-    session: Session, unit: Unit, *, until: date | None, reason: str, now: datetime, actor: str
+    session: Session,
+    unit: Unit,
+    *,
+    until: date | None,
+    reason: str,
+    now: datetime,
+    actor: str,
+    expected_version: int | None = None,
 ) -> None:
     """No reminders to ``unit`` up to and including ``until`` (None lifts the snooze)."""
+    check_version(session, unit, expected_version)
     if until is not None and not reason.strip():
         raise InputError("a snooze needs a reason (--reason)")
     before = snapshot(unit, ["snoozed_until", "snooze_reason"])
