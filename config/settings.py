@@ -10,6 +10,7 @@ import difflib
 import os
 import tomllib
 from collections.abc import Mapping
+from datetime import date, time
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -65,6 +66,32 @@ class Settings(BaseSettings):
         description="How units reply; shown in every reminder.",
     )
 
+    # The service's schedule (duban run), in the time zone above.
+    chase_at: time = Field(
+        time(9, 30), description="When the daily chase runs, on working days (HH:MM)."
+    )
+    retry_every_minutes: int = Field(
+        15, ge=1, le=720, description="How often failed deliveries are retried."
+    )
+    weekly_digest_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = Field(
+        "mon", description="The day the coordinator's weekly digest goes out."
+    )
+    weekly_digest_at: time = Field(time(9, 0), description="When the weekly digest goes out.")
+    compile_on: str = Field(
+        "12-10", description="The day (MM-DD) the year's summary table is compiled and mailed."
+    )
+    compile_at: time = Field(time(10, 0), description="When the year-end compilation runs.")
+    compile_dir: Path | None = Field(
+        None, description="Where the year-end compilation writes; default state_dir/compiled."
+    )
+    lease_check_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="How often a standby `duban run` tries to take over, and the leader checks "
+        "that it still holds the lease.",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -85,6 +112,16 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError("not a known time zone (e.g. Asia/Shanghai)") from exc
         return value
+
+    @field_validator("compile_on")
+    @classmethod
+    def _month_day(cls, value: str) -> str:
+        try:
+            month, day = (int(part) for part in value.split("-"))
+            date(2023, month, day)  # not a leap year: 02-29 would skip three years in four
+        except ValueError:
+            raise ValueError("must be a day of the year as MM-DD, e.g. 12-10") from None
+        return f"{month:02d}-{day:02d}"
 
     @field_validator("database_url")
     @classmethod
@@ -112,6 +149,14 @@ class Settings(BaseSettings):
     @property
     def resolved_outbox_dir(self) -> Path:
         return self.outbox_dir or self.state_dir / "outbox"
+
+    @property
+    def resolved_compile_dir(self) -> Path:
+        return self.compile_dir or self.state_dir / "compiled"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
 
     @property
     def prefect_home(self) -> Path:

@@ -6,15 +6,17 @@ claims one message, sends it outside any transaction, and records the outcome; a
 bounce falls back to the unit's deputy.
 """
 
+import mimetypes
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from flows.app import App
 from notifications.errors import DeliveryError
-from notifications.mail import OutgoingEmail
+from notifications.mail import Attachment, OutgoingEmail
 from notifications.webhook import WebhookChannel, WebhookMessage
 from tracking.chase import (
     COORDINATOR,
@@ -133,6 +135,7 @@ def deliver(app: App, notification_id: int, now: datetime) -> DeliveryOutcome:
                     html=message.body_html,
                     sender=app.settings.mail_from,
                     key=message.dedupe_key,
+                    attachments=_read_attachments(message.attachments or []),
                 )
             )
     except DeliveryError as exc:
@@ -147,6 +150,20 @@ def deliver(app: App, notification_id: int, now: datetime) -> DeliveryOutcome:
     with transaction(app.engine) as session:
         mark_sent(session, notification_id, now=now)
     return DeliveryOutcome(notification_id, message.unit_id, recipients, "sent")
+
+
+def _read_attachments(paths: list[str]) -> tuple[Attachment, ...]:
+    """The files a message carries, read when it is sent (a retry sends the files as they are)."""
+    attachments = []
+    for name in paths:
+        path = Path(name)
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise DeliveryError(f"cannot attach {path}: {exc.strerror}", permanent=False) from exc
+        mime_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        attachments.append(Attachment(path.name, content, mime_type))
+    return tuple(attachments)
 
 
 def _fall_back_to_deputy(app: App, failed: Notification, now: datetime) -> DeliveryOutcome | None:

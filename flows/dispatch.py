@@ -14,6 +14,10 @@ from flows.app import App, use_app
 FLOWS: dict[str, tuple[str, str]] = {
     "chase": ("flows.chase_flow", "chase_units"),
     "compile": ("flows.compile_flow", "compile_feedback"),
+    "retry": ("flows.retry_flow", "retry_deliveries"),
+    "weekly": ("flows.report_flows", "weekly_digest"),
+    "lookback": ("flows.report_flows", "lookback"),
+    "year-end": ("flows.year_end_flow", "year_end"),
 }
 
 

@@ -49,6 +49,7 @@ class OutgoingEmail:
     html: str = ""
     sender: str
     key: str
+    attachments: tuple["Attachment", ...] = ()
 
     def __post_init__(self) -> None:
         # A bare string would be iterated into one "recipient" per character.
@@ -58,12 +59,20 @@ class OutgoingEmail:
             raise ValueError(f"OutgoingEmail.key needs letters or digits: {self.key!r}")
 
 
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes
+    mime_type: str = "application/octet-stream"
+
+
 class MailBackend(Protocol):
     def send(self, email: OutgoingEmail) -> None: ...
 
 
 def build_message(email: OutgoingEmail) -> EmailMessage:
-    """The MIME message for ``email``: text only, or multipart/alternative when there is HTML."""
+    """The MIME message for ``email``: text only, or multipart/alternative when there is HTML,
+    inside multipart/mixed when there are attachments."""
     message = EmailMessage(policy=POLICY)
     message["From"] = email.sender
     message["To"] = ", ".join(email.to)
@@ -74,6 +83,12 @@ def build_message(email: OutgoingEmail) -> EmailMessage:
     message.set_content(email.text)
     if email.html:
         message.add_alternative(email.html, subtype="html")
+    for attachment in email.attachments:
+        maintype, _, subtype = attachment.mime_type.partition("/")
+        # The file name is RFC 2231-encoded by the email package, so Chinese names survive.
+        message.add_attachment(
+            attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename
+        )
     return message
 
 

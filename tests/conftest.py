@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from config.settings import Settings
 from flows.app import App, build_app
+from flows.prefect_setup import configure_prefect
 from notifications.mail import MailBackend, MemoryBackend
 from tracking.db import make_engine
 from tracking.schema import ensure_schema
@@ -122,3 +123,14 @@ def duban_sqlite(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Duban:
     clear_duban_environment(monkeypatch, tmp_path)
     monkeypatch.setenv("DUBAN_STATE_DIR", str(tmp_path / "state"))
     return runner()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One Prefect test harness (a temporary server, ~15 s to start) for the whole session."""
+    configure_prefect(Settings(state_dir=tmp_path_factory.mktemp("prefect-state")))
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+    assert os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"

@@ -681,6 +681,7 @@ def test_quick_commands_never_import_prefect(tmp_path: Path, seed: Path) -> None
         ["list"],
         ["show", "--number", "730"],
         ["chase", "--dry-run", "--as-of", "2022-06-15"],
+        ["jobs"],
     ]
 
     completed = subprocess.run(
@@ -695,5 +696,5 @@ def test_quick_commands_never_import_prefect(tmp_path: Path, seed: Path) -> None
 
     assert completed.returncode == 0, completed.stderr
     seen = json.loads(completed.stdout.strip().splitlines()[-1])
-    assert seen == {"import": [], "list": [], "show": [], "chase": []}
+    assert seen == {"import": [], "list": [], "show": [], "chase": [], "jobs": []}
     assert (tmp_path / "duban.db").exists()  # the commands really ran on the database

@@ -1,6 +1,5 @@
 """The Prefect flows end to end, on one test harness for the whole session (it starts in ~15 s)."""
 
-import os
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -9,9 +8,8 @@ import openpyxl
 import pytest
 from smtp_server import LoopbackSMTP
 
-from config.settings import Settings
 from flows.app import App, use_app
-from flows.prefect_setup import configure_prefect, without_heartbeats
+from flows.prefect_setup import without_heartbeats
 from notifications.mail import SmtpBackend
 from tracking.db import transaction
 from tracking.importer import import_table
@@ -20,16 +18,6 @@ from tracking.units import load_units, read_units_file
 pytestmark = pytest.mark.prefect
 NOW = datetime(2022, 6, 15, 9, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
 UNITS = Path(__file__).resolve().parent.parent / "config" / "demo" / "units.toml"
-
-
-@pytest.fixture(scope="session")
-def prefect_harness(tmp_path_factory: pytest.TempPathFactory):
-    configure_prefect(Settings(state_dir=tmp_path_factory.mktemp("prefect-state")))
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-    assert os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from datetime import date, datetime
 from typing import Any
 
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, select
 
 from tracking.models import Event
 
@@ -45,3 +45,18 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list):
         return [_jsonable(item) for item in value]
     return value
+
+
+def latest_events(session: Session, *, actions: list[str]) -> dict[str, Event]:
+    """The most recent event of each of ``actions`` that has one."""
+    latest: dict[str, Event] = {}
+    rows = session.exec(
+        select(Event)
+        .where(Event.action.in_(actions))  # type: ignore[attr-defined]
+        .order_by(Event.at.desc(), Event.id.desc())  # type: ignore[attr-defined,union-attr]
+    )
+    for event in rows:
+        latest.setdefault(event.action, event)
+        if len(latest) == len(actions):
+            break
+    return latest

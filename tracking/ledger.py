@@ -31,6 +31,7 @@ class Draft:
     subject: str
     body_text: str
     body_html: str
+    attachments: tuple[str, ...] = ()  # paths of files read when the message is sent
 
 
 def record_draft(
@@ -63,6 +64,7 @@ def record_draft(
     )
     note.recipients = list(draft.recipients)
     note.subject, note.body_text, note.body_html = draft.subject, draft.body_text, draft.body_html
+    note.attachments = list(draft.attachments)
     note.status, note.audience, note.fallback_of = DeliveryStatus.PENDING, audience, fallback_of
     # A superseded row taken up again starts afresh.
     note.attempts, note.last_error, note.claimed_until = 0, "", None

@@ -183,6 +183,11 @@ class Notification(SQLModel, table=True):
     subject: str = Field(sa_column=Column(Text, nullable=False))
     body_text: str = Field(sa_column=Column(Text, nullable=False))
     body_html: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    attachments: list[str] | None = Field(
+        default=None,
+        sa_column=Column(JSON, nullable=True),
+        description="Paths of files attached when the message is sent (the year-end table).",
+    )
     audience: str = Field(default="liaison", max_length=16, description="liaison, deputy, head…")
     fallback_of: int | None = Field(default=None, foreign_key="notification.id")
     status: str = Field(default=DeliveryStatus.PENDING, max_length=16, index=True)

@@ -1,10 +1,10 @@
 """The ``duban`` command line.
 
-Quick commands (import, units, assign, update, list, show, plan, why, explain and the workflow
+Quick commands (import, units, assign, update, list, show, plan, why, explain, jobs and the workflow
 steps) never import Prefect: only ``chase``, ``compile`` and ``demo`` do, and only when they run.
 """
 
-from flows.cli import chasing, database, handling, records  # noqa: F401  (they register their commands)
+from flows.cli import chasing, database, handling, records, service  # noqa: F401  (they register commands)
 from flows.cli.base import app
 
 __all__ = ["app"]

@@ -1,0 +1,103 @@
+"""``duban jobs`` and ``duban run`` from the command line."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cli_runner import Duban
+
+
+def test_jobs_lists_every_job_with_its_schedule_before_the_first_run(
+    duban: Duban, seed: Path
+) -> None:
+    assert duban("import", str(seed), "--year", "2022").exit_code == 0
+    result = duban("jobs")
+    assert result.exit_code == 0, result.output
+    for line in (
+        "chase",
+        "working days at 09:30",
+        "retry",
+        "every 15 minutes",
+        "weekly",
+        "every mon at 09:00",
+        "lookback",
+        "year-end",
+    ):
+        assert line in result.stdout
+    assert "The schedule is not stored yet" in result.stdout
+
+
+def test_jobs_run_names_the_jobs_when_one_is_misspelt(duban: Duban, seed: Path) -> None:
+    assert duban("import", str(seed), "--year", "2022").exit_code == 0
+    result = duban("jobs", "run", "weekley")
+    assert result.exit_code == 1
+    assert "no job named 'weekley'; the jobs are: chase, retry, weekly, lookback, year-end" in (
+        result.stderr
+    )
+
+
+@pytest.mark.prefect
+def test_jobs_run_runs_a_job_now_and_jobs_shows_its_outcome(
+    prefect_harness, duban: Duban, seed: Path
+) -> None:
+    assert duban("import", str(seed), "--year", "2022").exit_code == 0
+    result = duban("jobs", "run", "weekly")
+    assert result.exit_code == 0, result.output
+    assert "weekly [ok] weekly (weekly:" in result.stdout
+    assert "not sent: no coordinator address (policy: ladder.coordinator_emails)" in result.stdout
+    listed = duban("jobs")
+    weekly = next(line for line in listed.stdout.splitlines() if "│ weekly" in line)
+    assert "ok: weekly (weekly:" in weekly and "never" not in weekly
+
+
+def test_duban_run_leads_and_a_second_one_stands_by_then_takes_over(
+    tmp_path: Path, seed: Path
+) -> None:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DUBAN_")}
+    environment.update(DUBAN_STATE_DIR=str(tmp_path / "state"), DUBAN_LEASE_CHECK_SECONDS="0.5")
+    duban = [str(Path(sys.executable).parent / "duban")]
+    subprocess.run(
+        [*duban, "import", str(seed), "--year", "2022"],
+        env=environment,
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    outputs = [tmp_path / "first.out", tmp_path / "second.out"]
+
+    def start(out: Path) -> subprocess.Popen:
+        with out.open("w") as handle:
+            return subprocess.Popen(
+                [*duban, "run"], env=environment, cwd=tmp_path, stdout=handle, stderr=handle
+            )
+
+    def wait_for(out: Path, text: str) -> None:
+        deadline = time.monotonic() + 60
+        while text not in out.read_text():
+            assert time.monotonic() < deadline, out.read_text()
+            time.sleep(0.1)
+
+    first = start(outputs[0])
+    second = None
+    try:
+        wait_for(outputs[0], "leading: holding a lock on")
+        second = start(outputs[1])
+        wait_for(outputs[1], "standby: another duban run holds a lock on")
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(30) == 0
+        wait_for(outputs[1], "leading: holding a lock on")
+        second.send_signal(signal.SIGINT)
+        assert second.wait(30) == 0
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+    first_out = outputs[0].read_text()
+    assert "chase     next run" in first_out and first_out.rstrip().endswith("duban run: stopped")
+    assert "Traceback" not in first_out + outputs[1].read_text()
+    assert (tmp_path / "state" / "logs" / "duban.log").exists()
