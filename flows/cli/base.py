@@ -78,10 +78,7 @@ def running(*, writes: bool = True) -> Iterator[App]:
     """
     duban: App | None = None
     try:
-        settings = load_settings(_state["config"])
-        if not writes:
-            _require_database(settings)
-        duban = build_app(settings)
+        duban = build_app(command_settings(writes=writes))
         yield duban
     except (ConfigError, TrackingError, NotificationError) as exc:
         fail(str(exc))
@@ -90,6 +87,20 @@ def running(*, writes: bool = True) -> Iterator[App]:
     finally:
         if duban is not None:
             duban.engine.dispose()  # close the pool's connections rather than leave them to GC
+
+
+def config_file() -> Path | None:
+    """The settings file given with ``--config``, if any."""
+    return _state["config"]
+
+
+def command_settings(*, writes: bool) -> Settings:
+    """The settings for this command. One that only reads refuses a SQLite file that does not
+    exist (raising ConfigError)."""
+    settings = load_settings(_state["config"])
+    if not writes:
+        _require_database(settings)
+    return settings
 
 
 def _require_database(settings: Settings) -> None:

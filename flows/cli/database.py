@@ -11,8 +11,8 @@ import typer
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from config.settings import ConfigError, load_settings
-from flows.cli.base import _require_database, _state, app, console, fail
+from config.settings import ConfigError
+from flows.cli.base import app, command_settings, console, fail
 from tracking.db import make_engine
 from tracking.errors import TrackingError
 from tracking.schema import schema_status, upgrade
@@ -28,10 +28,7 @@ def _database(*, writes: bool) -> Iterator[Engine]:
     """The configured database's engine; errors a user can act on are printed, not raised."""
     engine: Engine | None = None
     try:
-        settings = load_settings(_state["config"])
-        if not writes:
-            _require_database(settings)
-        engine = make_engine(settings.resolved_database_url)
+        engine = make_engine(command_settings(writes=writes).resolved_database_url)
         yield engine
     except (ConfigError, TrackingError) as exc:
         fail(str(exc))
