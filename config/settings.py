@@ -84,6 +84,21 @@ class Settings(BaseSettings):
     compile_dir: Path | None = Field(
         None, description="Where the year-end compilation writes; default state_dir/compiled."
     )
+    # The web side (duban web).
+    web_host: str = Field("127.0.0.1", description="Where `duban web` listens.")
+    web_port: int = Field(8080, ge=1, le=65535)
+    web_base_url: str | None = Field(
+        None,
+        description="The address units open, as they reach it (put in the digests' links); "
+        "default http://<web_host>:<web_port>.",
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Signs unit links and coordinator sessions; default a random key kept in "
+        "state_dir/secret.key.",
+    )
+    link_valid_days: int = Field(90, ge=1, le=730, description="How long a unit's link works.")
+    upload_max_mb: float = Field(10.0, gt=0, le=200, description="Largest attachment accepted.")
     lease_check_seconds: float = Field(
         5.0,
         gt=0,
@@ -111,6 +126,15 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError("not a known time zone (e.g. Asia/Shanghai)") from exc
+        return value
+
+    @field_validator("web_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(
+                "must start with http:// or https:// (e.g. https://duban.example.gov.cn)"
+            )
         return value
 
     @field_validator("compile_on")
@@ -153,6 +177,14 @@ class Settings(BaseSettings):
     @property
     def resolved_compile_dir(self) -> Path:
         return self.compile_dir or self.state_dir / "compiled"
+
+    @property
+    def resolved_web_base_url(self) -> str:
+        return (self.web_base_url or f"http://{self.web_host}:{self.web_port}").rstrip("/")
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.state_dir / "secret.key"
 
     @property
     def log_dir(self) -> Path:

@@ -22,6 +22,8 @@ from notifications.mail import MailBackend, MemoryBackend
 from tracking.db import make_engine
 from tracking.schema import ensure_schema
 
+pytest_plugins = ("web_support",)  # the web server and browser fixtures
+
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "config" / "demo" / "seed-2022.txt"
 PG_SERVER = os.environ.get("DUBAN_TEST_POSTGRES", "postgresql+psycopg://127.0.0.1:5432/test")

@@ -1,0 +1,31 @@
+"""``duban web``: the pages for units (signed links) and coordinators (login)."""
+
+from typing import Annotated
+
+import typer
+
+from flows.cli.base import app, console, running
+
+
+@app.command("web")
+def web(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default: web_host).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default web_port).")] = None,
+) -> None:
+    """Serve the web pages until Ctrl-C. Units open the links in their digests; coordinators log
+    in (create one with `duban user add`)."""
+    import uvicorn
+
+    from flows.web.app import create_web_app
+
+    with running() as duban:
+        bind_host = host or duban.settings.web_host
+        bind_port = port or duban.settings.web_port
+        console.print(
+            f"duban web on http://{bind_host}:{bind_port} (links in digests point at "
+            f"{duban.settings.resolved_web_base_url}); Ctrl-C to stop",
+            markup=False,
+        )
+        uvicorn.run(create_web_app(duban), host=bind_host, port=bind_port, log_level="warning")
