@@ -112,6 +112,11 @@ class Unit(SQLModel, table=True):
     )
     snoozed_until: date | None = None
     snooze_reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    link_version: int = Field(
+        default=1,
+        sa_column_kwargs={"server_default": text("1")},
+        description="Signed into the unit's web link; raising it revokes every link issued.",
+    )
     version: int = version_field()
 
 
@@ -169,6 +174,15 @@ class ProgressUpdate(SQLModel, table=True):
     reported_by: str = Field(default="", max_length=128)
     source: str = Field(max_length=16)
     recorded_at: datetime
+    claim: str | None = Field(
+        default=None, max_length=16, description="The unit's own word on the item: 推进中, 已完成…"
+    )
+    attachment_path: str | None = Field(
+        default=None, max_length=255, description="The stored file, relative to the upload folder."
+    )
+    attachment_name: str | None = Field(
+        default=None, max_length=255, description="The file's name as the unit uploaded it."
+    )
 
 
 class Notification(SQLModel, table=True):
@@ -265,3 +279,15 @@ class ReminderLog(SQLModel, table=True):
     rule: str = Field(sa_column=Column(Text, nullable=False))
     notification_id: int | None = Field(default=None, foreign_key="notification.id")
     created_at: datetime
+
+
+class Coordinator(SQLModel, table=True):
+    """A person who logs in to the web pages to watch and steer the follow-ups."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    display_name: str = Field(default="", max_length=64)
+    password_hash: str = Field(max_length=255)
+    active: bool = True
+    created_at: datetime
+    last_login_at: datetime | None = None
