@@ -15,6 +15,7 @@ from tracking.audit import record_event
 from tracking.db import transaction
 
 logger = logging.getLogger("duban.jobs")
+traces = logging.getLogger("duban.traces")  # not on the console: tracebacks go to the file
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def run_job(app: App, spec: JobSpec, now: datetime) -> JobOutcome:
         summary = run_flow(app, spec.flow, spec.parameters(now), key=key)
         ok = True
     except Exception as exc:  # one job's failure is recorded; the next firing tries again
-        logger.exception("job %s (%s) failed", spec.name, key)
+        traces.exception("job %s (%s) failed", spec.name, key)
         summary = f"{type(exc).__name__}: {exc}"
         ok = False
     outcome = JobOutcome(spec.name, key, ok, summary, now)

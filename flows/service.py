@@ -9,7 +9,6 @@ moment it no longer holds the lease, and restarts a scheduler whose thread died.
 
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -20,6 +19,7 @@ from flows.schedule import JobSpec, job_specs
 from flows.scheduler import JOB_FUNCTION, is_healthy, start_scheduler
 
 logger = logging.getLogger("duban.service")
+traces = logging.getLogger("duban.traces")  # not on the console: tracebacks go to the file
 
 
 @dataclass
@@ -28,7 +28,6 @@ class Service:
     specs: list[JobSpec] = field(default_factory=list)
     check_seconds: float = 5.0
     lease: Lease | None = None
-    on_lead: Callable[[BackgroundScheduler], None] | None = None
     job_function: str = JOB_FUNCTION
     scheduler: BackgroundScheduler | None = None
 
@@ -49,8 +48,9 @@ class Service:
                 if self.scheduler is None:
                     if lease.acquire():
                         logger.info("leading: holding %s; the schedule runs here", lease.describe())
-                        self._start()
                         said_standby = False
+                        if not self._start():
+                            lease.release()  # let a healthier process lead meanwhile
                     elif not said_standby:
                         logger.info(
                             "standby: another duban run holds %s; trying every %g s",
@@ -64,19 +64,28 @@ class Service:
                 elif not is_healthy(self.scheduler):
                     logger.error("the scheduler's thread stopped; starting it again")
                     self._stop()
-                    self._start()
+                    if not self._start():
+                        lease.release()
                 stop.wait(self.check_seconds)
         finally:
             self._stop()
             lease.release()
 
-    def _start(self) -> None:
-        self.scheduler = start_scheduler(self.app, self.specs, self.job_function)
+    def _start(self) -> bool:
+        """Start scheduling; False (with the reason logged) when the job store cannot be
+        opened, e.g. the database is down: the next check tries again."""
+        try:
+            self.scheduler = start_scheduler(self.app, self.specs, self.job_function)
+        except Exception as exc:
+            logger.error(
+                "cannot start the scheduler (%s); trying again in %g s", exc, self.check_seconds
+            )
+            traces.exception("starting the scheduler failed")  # the traceback, to the log file
+            return False
         for job in self.scheduler.get_jobs():  # ordered by next run time
             when = f"{job.next_run_time:%Y-%m-%d %H:%M}" if job.next_run_time else "never"
             logger.info("  %-9s next run %s", job.id, when)
-        if self.on_lead is not None:
-            self.on_lead(self.scheduler)
+        return True
 
     def _stop(self) -> None:
         if self.scheduler is not None:
