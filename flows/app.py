@@ -1,9 +1,12 @@
 """The running application: settings, database, renderer and mail backend, built once per process.
 
 Prefect flows take only plain parameters, so they find their dependencies here: the command line
-(or a test) installs an App with :func:`use_app`, and flows call :func:`current_app`.
+(or a test) installs an App with :func:`use_app`, and flows call :func:`current_app`. A flow run
+that a ``duban worker`` starts in a fresh process finds none installed: there :func:`current_app`
+builds one from the settings (the environment and the settings file), once per process.
 """
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,7 +15,7 @@ from datetime import date, datetime
 from sqlalchemy.engine import Engine
 
 from config.policy import Policy, load_policy
-from config.settings import Settings
+from config.settings import Settings, load_settings
 from notifications.mail import MailBackend, backend_from_settings
 from notifications.render import EmailRenderer
 from tracking.db import make_engine
@@ -58,12 +61,20 @@ def build_app(
 
 
 _current: App | None = None
+_from_settings: App | None = None
+_building = threading.Lock()
 
 
 def current_app() -> App:
-    if _current is None:
-        raise RuntimeError("no duban App installed; call flows.app.use_app() first")
-    return _current
+    """The App installed with :func:`use_app`; else the one built from the settings for this
+    process (a served flow run), built on first use."""
+    global _from_settings
+    if _current is not None:
+        return _current
+    with _building:
+        if _from_settings is None:
+            _from_settings = build_app(load_settings())
+        return _from_settings
 
 
 @contextmanager

@@ -1,13 +1,23 @@
-"""The chase as a Prefect flow: plan and draft in the flow, one delivery task per digest."""
+"""The chase as a Prefect flow: plan and draft in the flow, then deliver.
+
+In this process (``duban chase``, or no Prefect server) the flow delivers with one task per
+digest. When it runs from its deployment on a Prefect server (a job of ``duban run`` served by
+``duban worker``), it starts delivery batches instead, one flow run per ``batch_units`` units,
+which the workers share (:mod:`flows.deliver_flow`).
+"""
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from prefect import flow, task
+from prefect import flow, get_run_logger
+from prefect.runtime import deployment
+from prefect.runtime import flow_run as this_run
 
 from flows import delivery
 from flows.app import current_app
+from flows.deliver_flow import BATCH_UNITS, deliver_task, start_batches, unit_batches
 from flows.delivery import DeliveryOutcome
+from flows.dispatch import prefect_server
 
 
 @dataclass
@@ -20,15 +30,24 @@ class ChaseReport:
     problems: list[str] = field(default_factory=list)
     drafted: int = 0
     outcomes: list[DeliveryOutcome] = field(default_factory=list)
+    #: On a Prefect server: the messages handed to delivery batches, and the batches' flow runs.
+    queued: int = 0
+    batches: list[str] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(outcome.status == status for outcome in self.outcomes)
 
     def summary(self) -> str:
         """One line for logs and the console."""
+        if self.batches:
+            delivered = (
+                f"{self.queued} messages to send in {len(self.batches)} delivery batches started"
+            )
+        else:
+            delivered = f"{self.count('sent')} sent, {self.count('failed')} failed"
         line = (
-            f"chase as of {self.as_of}: {self.drafted} digests drafted, {self.count('sent')} sent, "
-            f"{self.count('failed')} failed, {self.held} reminders held, {self.skipped} skipped"
+            f"chase as of {self.as_of}: {self.drafted} digests drafted, {delivered}, "
+            f"{self.held} reminders held, {self.skipped} skipped"
         )
         if self.problems:
             line += f"; {len(self.problems)} items could not be planned"
@@ -39,17 +58,15 @@ class ChaseReport:
         return [o.fallback for o in self.outcomes if o.fallback is not None]
 
 
-@task(name="deliver-digest", task_run_name="deliver-{notification_id}")
-def deliver_task(notification_id: int, now: datetime) -> DeliveryOutcome:
-    return delivery.deliver(current_app(), notification_id, now)
-
-
 @flow(name="chase-units", flow_run_name="chase-{as_of}")
-def chase_units(as_of: date, now: datetime | None = None) -> ChaseReport:
+def chase_units(
+    as_of: date, now: datetime | None = None, batch_units: int = BATCH_UNITS
+) -> ChaseReport:
     """Send each recipient the one digest of what is due on ``as_of`` by the reminder ladder.
 
     Messages left unsent by earlier runs (a refusing server, a crash) are delivered too. A
-    failure for one recipient is recorded in the ledger and the others go on.
+    failure for one recipient is recorded in the ledger and the others go on. On a Prefect
+    server, delivery is left to batches of ``batch_units`` units each, one flow run a batch.
     """
     app = current_app()
     now = now or app.now()
@@ -63,6 +80,23 @@ def chase_units(as_of: date, now: datetime | None = None) -> ChaseReport:
         problems=chase.problems,
     )
     report.drafted = delivery.draft_digests(app, chase, now=now)
-    futures = [deliver_task.submit(nid, now) for nid in delivery.pending_ids(app)]
+    pending = delivery.pending_ids(app)
+    if _served():
+        report.queued = len(pending)
+        report.batches = start_batches(
+            unit_batches(app, pending, batch_units),
+            now,
+            parent_id=str(this_run.id),
+            parent_name=str(this_run.name),
+        )
+        get_run_logger().info(report.summary())  # the worker's log, and the run's in Prefect
+        return report
+    futures = [deliver_task.submit(nid, now) for nid in pending]
     report.outcomes = [future.result() for future in futures]
     return report
+
+
+def _served() -> bool:
+    """Whether this run came from its deployment on a Prefect server, whose workers also serve
+    the delivery batches' deployment."""
+    return prefect_server() is not None and deployment.id is not None

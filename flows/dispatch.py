@@ -1,24 +1,50 @@
 """Run a job's flow and say in one line what it did.
 
 The scheduler (``duban run``) and ``duban jobs run`` start flows by name through
-:func:`run_flow`, so that how a flow runs is decided in one place. Flow modules import Prefect,
-which is slow to import: they are loaded only when a flow runs.
+:func:`run_flow`, so that how a flow runs is decided in one place:
+
+- with no Prefect server configured, the flow runs here, in this process (Prefect starts a
+  temporary local server for it);
+- with a Prefect server configured (``PREFECT_API_URL`` in the environment), :func:`run_flow`
+  creates a flow run of the flow's deployment and returns at once; one of the ``duban worker``
+  processes serving the deployments (:mod:`flows.deployments`) runs it.
+
+:data:`FLOWS` is the one registry: every entry is dispatched here and deployed by the workers.
+Flow modules import Prefect, which is slow to import: they are loaded only when a flow runs.
 """
 
+import os
+from datetime import UTC, datetime
 from importlib import import_module
 from typing import Any
 
+from pydantic_core import to_jsonable_python
+
 from flows.app import App, use_app
 
-#: name -> (module, flow function). Every flow a job can start.
+#: name -> (module, flow function). Every flow duban runs: jobs start them by name, and each
+#: ``duban worker`` serves one deployment of each.
 FLOWS: dict[str, tuple[str, str]] = {
     "chase": ("flows.chase_flow", "chase_units"),
     "compile": ("flows.compile_flow", "compile_feedback"),
+    "deliver": ("flows.deliver_flow", "deliver_batch"),
     "retry": ("flows.retry_flow", "retry_deliveries"),
     "weekly": ("flows.report_flows", "weekly_digest"),
     "lookback": ("flows.report_flows", "lookback"),
     "year-end": ("flows.year_end_flow", "year_end"),
 }
+
+#: The environment variable (Prefect's own setting) that names the Prefect server.
+API_URL = "PREFECT_API_URL"
+
+
+def prefect_server() -> str | None:
+    """The Prefect server's API URL when one is configured in the environment, else None.
+
+    Only the environment counts: a Prefect settings context set up in this process (a test
+    harness, the temporary local server) does not select the server path.
+    """
+    return os.environ.get(API_URL) or None
 
 
 def load_flow(name: str) -> Any:
@@ -32,15 +58,44 @@ def run_flow(app: App, name: str, parameters: dict[str, Any], *, key: str) -> st
 
     ``key`` names this firing of the job (e.g. ``chase:2026-12-03``): a second start with the
     same key must not do the work twice. In this process the ledger's unique keys already make a
-    repeated run harmless, so the key only labels the run.
+    repeated run harmless, so the key only labels the run; on a Prefect server it is also the
+    flow run's idempotency key, so the server creates one flow run per key.
     """
     from flows.prefect_setup import configure_prefect, without_heartbeats
 
     configure_prefect(app.settings)
+    if prefect_server():
+        return create_flow_run(name, parameters, key=key)
     flow = load_flow(name)
     with use_app(app), without_heartbeats():
         result = flow.with_options(flow_run_name=key)(**parameters)
     return summarize(result)
+
+
+def create_flow_run(name: str, parameters: dict[str, Any], *, key: str) -> str:
+    """Create a flow run of flow ``name``'s deployment on the Prefect server, without waiting
+    for it; a second call with the same ``key`` finds the first run instead of a new one."""
+    from prefect.deployments import run_deployment
+
+    from flows.deployments import deployment_name
+
+    deployment = deployment_name(name)
+    # The start time we ask for marks the run we create: a run the server had already for this
+    # key keeps the start time it was created with.
+    asked_for = datetime.now(UTC)
+    flow_run = run_deployment(
+        name=deployment,
+        parameters=to_jsonable_python(parameters),  # dates as ISO text; the flow coerces them
+        scheduled_time=asked_for,
+        flow_run_name=key,
+        timeout=0,
+        idempotency_key=key,
+        as_subflow=False,
+    )
+    if flow_run.expected_start_time != asked_for:
+        state = flow_run.state.name if flow_run.state else "no state"
+        return f"flow run {flow_run.name} ({flow_run.id}) on {deployment} exists already ({state})"
+    return f"created flow run {flow_run.name} ({flow_run.id}) on {deployment}"
 
 
 def summarize(result: object) -> str:
