@@ -30,6 +30,10 @@ def create_web_app(duban: App) -> FastAPI:
         status = next((code for kind, code in STATUS_OF.items() if isinstance(exc, kind)), 400)
         return render(request, "error.html", {"message": str(exc)}, status_code=status)
 
+    from flows.web import coordinator_pages  # imports render from here: imported late
+
+    web.include_router(coordinator_pages.router)
+
     @web.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}

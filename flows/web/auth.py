@@ -1,0 +1,313 @@
+"""Coordinators' login: sessions, CSRF tokens, and slowing down password guessing.
+
+- The session is Starlette's signed cookie (flows.web.app): it holds the coordinator's id, the
+  session's CSRF token and a flash message. Logging in starts a new session (a session made
+  before the login is never promoted); logging out ends it. The account is read again on every
+  request, so a disabled account is out at its next click.
+- CSRF: every session, a signed-in one or not, gets one random token. Every form carries it in a
+  hidden field (``csrf_token``) and every POST to these pages is refused with 403 unless the
+  field matches (compared in constant time). The login form is protected too.
+- Guessing: each failed login waits a moment before the answer, and after ``per_name`` failures
+  for one user name (or ``per_client`` from one address) within ``window`` seconds further tries
+  are refused until the window passes, whether or not the name exists. The answer never says
+  whether a name exists.
+"""
+
+import asyncio
+import hmac
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi.responses import RedirectResponse
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+
+from flows.web.app import duban_of, render
+from tracking.coordinators import verify_login
+from tracking.db import transaction
+from tracking.models import Coordinator
+
+SESSION_USER = "coordinator_id"
+SESSION_CSRF = "csrf"
+SESSION_FLASH = "flash"
+CSRF_FIELD = "csrf_token"
+CSRF_REFUSED = "请求未通过安全校验（缺少或无效的表单令牌），已拒绝。请返回上一页，刷新后重新提交。"
+LOGIN_FAILED = "用户名或密码不正确。"
+LOGIN_LIMITED = "登录失败次数过多，请 {minutes} 分钟后再试。"
+
+
+class LoginRequired(Exception):
+    """Raised by :func:`require_coordinator`; answered with a redirect to the login page."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+class CsrfRefused(Exception):
+    """A POST without the session's CSRF token; answered with 403."""
+
+
+class CoordinatorRoute(APIRoute):
+    """Answers :class:`LoginRequired` with a redirect and :class:`CsrfRefused` with a 403 page,
+    wherever the dependencies raise them."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except LoginRequired as exc:
+                target = "/login" if exc.next_path in ("", "/") else login_url(exc.next_path)
+                return RedirectResponse(target, status_code=303)
+            except CsrfRefused:
+                return page(request, "error.html", {"message": CSRF_REFUSED}, status_code=403)
+
+        return guarded
+
+
+# --- CSRF ---------------------------------------------------------------------------------
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token, made on first use."""
+    token = request.session.get(SESSION_CSRF)
+    if not isinstance(token, str) or len(token) < 32:
+        token = secrets.token_urlsafe(32)
+        request.session[SESSION_CSRF] = token
+    return token
+
+
+async def check_csrf(request: Request) -> None:
+    """Dependency: a POST must carry the session's token in the ``csrf_token`` form field."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    expected = request.session.get(SESSION_CSRF)
+    try:
+        sent = (await request.form()).get(CSRF_FIELD)
+    except Exception:  # not a form at all (a JSON body, a broken multipart): no token
+        sent = None
+    if not (
+        isinstance(expected, str)
+        and isinstance(sent, str)
+        and expected
+        and hmac.compare_digest(sent.encode(), expected.encode())
+    ):
+        raise CsrfRefused
+
+
+# --- who is signed in -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    id: int
+    username: str
+    display_name: str
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.username
+
+
+def signed_in(request: Request) -> SignedIn | None:
+    """The active coordinator of this session, or None."""
+    coordinator_id = request.session.get(SESSION_USER)
+    if not isinstance(coordinator_id, int):
+        return None
+    with transaction(duban_of(request).engine) as session:
+        coordinator = session.get(Coordinator, coordinator_id)
+        if coordinator is None or not coordinator.active:
+            return None
+        return SignedIn(coordinator_id, coordinator.username, coordinator.display_name)
+
+
+def require_coordinator(request: Request) -> SignedIn:
+    """Dependency: the signed-in coordinator; otherwise a redirect to the login page."""
+    found = signed_in(request)
+    if found is None:
+        request.session.pop(SESSION_USER, None)
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(path if request.method == "GET" else "/")
+    return found
+
+
+CurrentCoordinator = Annotated[SignedIn, Depends(require_coordinator)]
+
+
+def flash(request: Request, message: str) -> None:
+    """A message shown once, on the next page."""
+    request.session[SESSION_FLASH] = message
+
+
+def page(
+    request: Request, template: str, context: dict[str, object], status_code: int = 200
+) -> Response:
+    """``render`` with what every page of these sides needs: the CSRF token for its forms, the
+    flash message, and who is signed in (the caller may pass ``user``)."""
+    full = {
+        "csrf_token": csrf_token(request),
+        "flash_message": request.session.pop(SESSION_FLASH, None),
+        "user": None,
+        **context,
+    }
+    return render(request, template, full, status_code=status_code)
+
+
+def login_url(next_path: str) -> str:
+    return f"/login?next={quote(next_path, safe='')}"
+
+
+def safe_next(value: str | None) -> str:
+    """Where to go after logging in: a path on this site only (no ``//host``, no scheme)."""
+    if (
+        not value
+        or not value.startswith("/")
+        or value.startswith("//")
+        or "\\" in value
+        or any(ord(ch) < 32 for ch in value)
+    ):
+        return "/"
+    return value
+
+
+# --- throttling -----------------------------------------------------------------------------
+
+
+class LoginThrottle:
+    """Failed logins per user name and per client address, in a sliding window (in memory: one
+    process's view, which is what `duban web` runs)."""
+
+    def __init__(
+        self,
+        *,
+        per_name: int = 5,
+        per_client: int = 20,
+        window: float = 15 * 60,
+        failure_delay: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.per_name, self.per_client = per_name, per_client
+        self.window, self.failure_delay = window, failure_delay
+        self._clock = clock
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def keys(username: str, client: str) -> tuple[str, str]:
+        return f"name:{username.strip().casefold()}", f"client:{client}"
+
+    def _limit(self, key: str) -> int:
+        return self.per_name if key.startswith("name:") else self.per_client
+
+    def retry_after(self, keys: tuple[str, ...]) -> float | None:
+        """Seconds until ``keys`` may try again, or None if they may try now."""
+        now = self._clock()
+        waits = []
+        with self._lock:
+            for key in keys:
+                recent = self._recent(key, now)
+                if len(recent) >= self._limit(key):
+                    waits.append(recent[0] + self.window - now)
+        return max(waits) if waits else None
+
+    def failed(self, keys: tuple[str, ...]) -> None:
+        now = self._clock()
+        with self._lock:
+            for key in keys:
+                self._recent(key, now).append(now)
+            if len(self._failures) > 10_000:  # forget keys with nothing recent
+                for key in [k for k, v in self._failures.items() if not self._prune(v, now)]:
+                    del self._failures[key]
+
+    def succeeded(self, name_key: str) -> None:
+        with self._lock:
+            self._failures.pop(name_key, None)
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        recent = self._failures.setdefault(key, deque())
+        self._prune(recent, now)
+        return recent
+
+    def _prune(self, recent: deque[float], now: float) -> deque[float]:
+        while recent and recent[0] <= now - self.window:
+            recent.popleft()
+        return recent
+
+
+def throttle_of(request: Request) -> LoginThrottle:
+    """The app's throttle, made on first use (a test may set ``app.state.login_throttle``)."""
+    state = request.app.state
+    if getattr(state, "login_throttle", None) is None:
+        state.login_throttle = LoginThrottle()
+    return state.login_throttle
+
+
+# --- the pages ------------------------------------------------------------------------------
+
+router = APIRouter(route_class=CoordinatorRoute, dependencies=[Depends(check_csrf)])
+
+
+@router.get("/login")
+def login_form(request: Request, next: str | None = None) -> Response:
+    if signed_in(request) is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
+    return page(request, "login.html", {"next": safe_next(next), "error": None, "username": ""})
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    throttle = throttle_of(request)
+    client = request.client.host if request.client else "unknown"
+    keys = throttle.keys(username, client)
+    context = {"next": safe_next(next), "username": username}
+    wait = throttle.retry_after(keys)
+    if wait is not None:
+        minutes = max(1, int(wait // 60) + 1)
+        response = page(
+            request,
+            "login.html",
+            {**context, "error": LOGIN_LIMITED.format(minutes=minutes)},
+            status_code=429,
+        )
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
+    duban = duban_of(request)
+
+    def check() -> SignedIn | None:
+        with transaction(duban.engine) as session:
+            found = verify_login(session, username, password, now=duban.now())
+            if found is None:
+                return None
+            return SignedIn(found.id, found.username, found.display_name)  # type: ignore[arg-type]
+
+    coordinator = await run_in_threadpool(check)
+    if coordinator is None:
+        throttle.failed(keys)
+        await asyncio.sleep(throttle.failure_delay)
+        return page(request, "login.html", {**context, "error": LOGIN_FAILED}, status_code=401)
+    throttle.succeeded(keys[0])
+    request.session.clear()  # a new session: nothing from before the login carries over
+    request.session[SESSION_USER] = coordinator.id
+    csrf_token(request)
+    return RedirectResponse(safe_next(next), status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    request.session.clear()
+    flash(request, "已退出登录。")
+    return RedirectResponse("/login", status_code=303)
