@@ -59,6 +59,10 @@ class Settings(BaseSettings):
         30, ge=1, description="A unit owes a report when it has reported nothing for this long."
     )
     reply_within_days: int = Field(7, ge=1, description="The reply-by date a digest asks for.")
+    attach_unit_sheet: bool = Field(
+        True,
+        description="Attach to each unit's digest its 落实情况填报表 (XLSX), to fill in and return.",
+    )
     max_delivery_attempts: int = Field(5, ge=1)
     body_name: str = Field("建议提案办理工作办公室", description="Who signs the reminders.")
     reply_instructions: str = Field(
