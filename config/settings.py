@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     reply_within_days: int = Field(7, ge=1, description="The reply-by date a digest asks for.")
     attach_unit_sheet: bool = Field(
         True,
-        description="Attach to each unit's digest its 落实情况填报表 (XLSX), to fill in and return.",
+        description="Attach each unit's 落实情况填报表 (XLSX) to its digest, to fill in.",
     )
     max_delivery_attempts: int = Field(5, ge=1)
     body_name: str = Field("建议提案办理工作办公室", description="Who signs the reminders.")
