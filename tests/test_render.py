@@ -8,6 +8,7 @@ import pytest
 from config.settings import Settings
 from flows.app import App
 from flows.delivery import digest_context
+from flows.web.links import UnitLink
 from notifications.errors import TemplateError
 from notifications.render import EmailRenderer, cn_date
 from tracking.chase import LIAISON, Digest, Entry
@@ -27,6 +28,10 @@ def context() -> dict[str, Any]:
         "reply_by": date(2022, 6, 22),
         "body_name": "市民政局",
         "reply_instructions": "请通过督办系统填报或回复本邮件",
+        "unit_link": {
+            "url": "https://duban.example.gov.cn/u/eyJ1IjoxLCJ2IjoxfQ.YqkWOA.sig",
+            "expires_on": date(2022, 9, 12),
+        },
         "items": [
             {
                 "item_id": 12,
@@ -99,7 +104,8 @@ def test_the_context_has_the_shape_a_chase_passes(context: dict[str, Any]) -> No
     )
     settings = Settings(body_name="市民政局", reply_within_days=7)
     app = SimpleNamespace(settings=settings, calendar=WorkCalendar())
-    real = digest_context(cast(App, app), digest, date(2022, 6, 15))
+    link = UnitLink(url=context["unit_link"]["url"], token="", expires_on=date(2022, 9, 12))
+    real = digest_context(cast(App, app), digest, date(2022, 6, 15), unit_link=link)
 
     assert set(real) == set(context)
     assert (real["audience"], real["as_of"], real["reply_by"]) == (
@@ -108,6 +114,7 @@ def test_the_context_has_the_shape_a_chase_passes(context: dict[str, Any]) -> No
         date(2022, 6, 22),
     )
     assert real["items"] == context["items"][:1]
+    assert real["unit_link"] == context["unit_link"]
 
 
 def test_cn_date() -> None:
@@ -156,7 +163,9 @@ def test_digest_text_lists_each_item_with_what_is_owed(context: dict[str, Any]) 
     assert "上次报送：2022年3月1日" in second
     assert (
         "请通过督办系统填报或回复本邮件。已逾期的事项，请于2022年6月22日前补报；"
-        "其余事项请在办理时限前报送。报送时请注明建议提案编号和事项编号。"
+        "其余事项请在办理时限前报送。报送时请注明建议提案编号和事项编号。\n\n"
+        "在线填报：https://duban.example.gov.cn/u/eyJ1IjoxLCJ2IjoxfQ.YqkWOA.sig "
+        "（本链接仅供贵单位使用，请勿转发；有效期至2022年9月12日）\n\n特此提醒。"
     ) in text
     assert "特此提醒。\n\n市民政局\n2022年6月15日\n" in text
 
@@ -187,6 +196,7 @@ def test_digest_text_to_the_coordinator_names_each_items_unit(context: dict[str,
     assert "承办单位：市民政局（协办）" in second
     assert "请督促相关单位于2022年6月22日前报送。" in text
     assert "请通过督办系统填报" not in text
+    assert "在线填报" not in text  # a unit's link is for the unit's own digests
 
 
 def test_digest_html_is_a_bordered_table_and_escapes_titles(context: dict[str, Any]) -> None:
@@ -201,6 +211,8 @@ def test_digest_html_is_a_bordered_table_and_escapes_titles(context: dict[str, A
     assert '2022年6月22日<br><span style="color:#666666;">5个工作日后到期</span>' in html
     assert '2022年6月10日<br><span style="color:#c00000;">已逾期3个工作日</span>' in html
     assert "市民政局<br>2022年6月15日" in html
+    url = "https://duban.example.gov.cn/u/eyJ1IjoxLCJ2IjoxfQ.YqkWOA.sig"
+    assert f'在线填报：<a href="{url}">{url}</a>（本链接仅供贵单位使用，请勿转发；' in html
     assert "<link" not in html and "src=" not in html  # nothing fetched from outside
 
 
@@ -287,3 +299,10 @@ def test_without_overdue_items_no_late_report_date_is_asked(context: dict[str, A
     text = EmailRenderer().render("digest", context).text
     assert "补报" not in text and "其余事项请在办理时限前报送" in text
     assert "领衔代表：" not in text  # an empty field is left out, not printed blank
+
+
+def test_without_a_link_the_digest_reads_as_before(context: dict[str, Any]) -> None:
+    context["unit_link"] = None
+    rendered = EmailRenderer().render("digest", context)
+    assert "在线填报" not in rendered.text and "在线填报" not in rendered.html
+    assert "报送时请注明建议提案编号和事项编号。\n\n特此提醒。" in rendered.text

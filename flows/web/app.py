@@ -38,6 +38,9 @@ def create_web_app(duban: App) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    from flows.web import unit_pages  # imports render from here: imported late
+
+    web.include_router(unit_pages.router)
     return web
 
 
