@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import openpyxl
 import pytest
+import time_machine
 from argon2 import PasswordHasher, Type
 from cli_runner import Duban
 from sqlalchemy.engine import Engine
@@ -31,7 +32,7 @@ from flows.cli import app as cli_app
 from flows.web.app import create_web_app
 from flows.web.auth import LoginThrottle, safe_next
 from tracking import coordinators
-from tracking.coordinators import create_coordinator, set_active, verify_login
+from tracking.coordinators import create_coordinator, set_active, set_password, verify_login
 from tracking.dashboard import build_dashboard, item_timeline, reply_latency
 from tracking.db import transaction
 from tracking.errors import ConflictError, InputError
@@ -108,13 +109,15 @@ def prepare(app: App, seed: Path) -> None:
         )
 
 
-def assign_new(engine: Engine, *, number: str, title: str, assigned_on: date) -> int:
-    """A 2023 政协提案 item led by 市民政局 with 市财政局 co-handling."""
+def assign_new(
+    engine: Engine, *, number: str, title: str, assigned_on: date, year: int = 2023
+) -> int:
+    """A 政协提案 item led by 市民政局 with 市财政局 co-handling."""
     with transaction(engine) as session:
         item = assign_item(
             session,
             NewItem(
-                year=2023,
+                year=year,
                 category="政协提案",
                 number=number,
                 title=title,
@@ -145,6 +148,46 @@ def web_report(app: App, item_id: int, text: str, *, unit: str = "市民政局")
         )
 
 
+def add_reminders(engine: Engine, item_id: int, sent_at: datetime) -> None:
+    """What a chase leaves on an item: a digest to 市民政局, delivered, and a reminder to
+    市财政局 skipped for want of an address (ledger and reminder log rows)."""
+    with transaction(engine) as session:
+        lead, co = find_unit(session, "市民政局"), find_unit(session, "市财政局")
+        note = Notification(
+            unit_id=lead.id,
+            channel="email",
+            kind="digest",
+            dedupe_key=f"digest:{lead.id}:{sent_at.date()}",
+            recipients=["mzj@example.org"],
+            subject="督办提醒",
+            body_text="…",
+            status=DeliveryStatus.SENT,
+            created_at=sent_at,
+            sent_at=sent_at,
+        )
+        session.add(note)
+        session.flush()
+        for unit, obligation, decision, rule, notification_id in (
+            (lead, "reply", "sent", "5 working days before the due date", note.id),
+            (co, "co_opinion", "skipped", "市财政局 has no e-mail on file", None),
+        ):
+            session.add(
+                ReminderLog(
+                    run_on=sent_at.date(),
+                    assignment_id=0,
+                    unit_id=unit.id,  # type: ignore[arg-type]
+                    item_id=item_id,
+                    obligation=obligation,
+                    due=sent_at.date() + timedelta(days=7),
+                    stage="before-5",
+                    decision=decision,
+                    rule=rule,
+                    notification_id=notification_id,
+                    created_at=sent_at,
+                )
+            )
+
+
 @pytest.fixture
 def site(make_app, seed: Path) -> Iterator[Site]:
     app = make_app()
@@ -164,12 +207,12 @@ def log_in(page, site: Site) -> None:  # type: ignore[no-untyped-def]
 
 
 @contextmanager
-def http_login(site: Site) -> Iterator[httpx.Client]:
+def http_login(site: Site, password: str = PASSWORD) -> Iterator[httpx.Client]:
     """An HTTP client signed in as the coordinator (redirects are not followed)."""
     with httpx.Client(base_url=site.base, follow_redirects=False, timeout=30) as client:
         token = TOKEN.search(client.get("/login").text).group(1)  # type: ignore[union-attr]
         response = client.post(
-            "/login", data={"username": USER, "password": PASSWORD, "csrf_token": token}
+            "/login", data={"username": USER, "password": password, "csrf_token": token}
         )
         assert response.status_code == 303, response.text
         yield client
@@ -236,42 +279,7 @@ def test_the_item_page_shows_the_timeline_and_an_extension_with_its_reason(
         title="关于加快社区养老设施建设的提案",
         assigned_on=site.duban.today() - timedelta(days=20),
     )
-    sent_at = site.duban.now() - timedelta(days=3)
-    with transaction(site.duban.engine) as session:
-        unit = find_unit(session, "市民政局")
-        note = Notification(
-            unit_id=unit.id,
-            channel="email",
-            kind="digest",
-            dedupe_key="digest:test",
-            recipients=["mzj@example.org"],
-            subject="督办提醒",
-            body_text="…",
-            status=DeliveryStatus.SENT,
-            created_at=sent_at,
-            sent_at=sent_at,
-        )
-        session.add(note)
-        session.flush()
-        for decision, rule, notification_id in (
-            ("sent", "5 working days before the due date", note.id),
-            ("skipped", "市财政局 has no e-mail on file", None),
-        ):
-            session.add(
-                ReminderLog(
-                    run_on=sent_at.date(),
-                    assignment_id=0,
-                    unit_id=unit.id if notification_id else find_unit(session, "市财政局").id,
-                    item_id=item_id,
-                    obligation="reply" if notification_id else "co_opinion",
-                    due=site.duban.today(),
-                    stage="before-5",
-                    decision=decision,
-                    rule=rule,
-                    notification_id=notification_id,
-                    created_at=sent_at,
-                )
-            )
+    add_reminders(site.duban.engine, item_id, site.duban.now() - timedelta(days=3))
     web_report(site.duban, item_id, "已完成选址。")
     log_in(page, site)
 
@@ -625,16 +633,21 @@ def test_the_compiled_table_downloads(site: Site) -> None:
     assert missing.status_code == 404 and "1999 年没有跟踪落实事项" in missing.text
 
 
-def test_a_disabled_account_is_out_at_its_next_click(site: Site) -> None:
+def test_a_disabled_account_or_a_new_password_ends_the_session(site: Site) -> None:
     with http_login(site) as client:
         assert client.get("/").status_code == 200
         with transaction(site.duban.engine) as session:
-            set_active(session, USER, False, now=NOW, actor="test")
+            set_password(session, USER, "a brand new password", now=NOW, actor="test")
         response = client.get("/items")
         assert (response.status_code, response.headers["location"]) == (
             303,
             "/login?next=%2Fitems",
         )
+    with http_login(site, password="a brand new password") as client:
+        assert client.get("/").status_code == 200
+        with transaction(site.duban.engine) as session:
+            set_active(session, USER, False, now=NOW, actor="test")
+        assert client.get("/").headers["location"] == "/login"
 
 
 # --- the read models and the accounts -----------------------------------------------------------
@@ -817,38 +830,63 @@ def test_user_commands_add_list_and_disable(duban: Duban) -> None:
     not os.environ.get("DUBAN_SCREENSHOTS"), reason="set DUBAN_SCREENSHOTS=docs/screenshots"
 )
 def test_screenshots_of_the_main_pages(make_app, seed: Path, page, database_url: str) -> None:
+    """The pages as of 2022-08-10, with the 2022 table, two items added that spring, reports
+    from the units' pages, a chase's reminders and a reply."""
     if not database_url.startswith("sqlite"):
         pytest.skip("one set of screenshots is enough")
     folder = Path(os.environ["DUBAN_SCREENSHOTS"])
     folder.mkdir(parents=True, exist_ok=True)
-    app = make_app()
-    prepare(app, seed)
-    item_id = assign_new(
-        app.engine,
-        number="088",
-        title="关于加快社区养老设施建设的提案",
-        assigned_on=date(2023, 2, 15),
-    )
-    web = create_web_app(app)
-    with serving(web) as base:
-        site = Site(base, app)
-        web_report(app, item_id, "已完成 2 个中心的选址，第 3 个正在与街道协调。")
-        web_report(
-            app,
-            site.item_id("152"),
-            "已会同财政部门落实补贴资金，正在拨付。",
-            unit="市人力资源社会保障局",
+    with time_machine.travel(datetime(2022, 8, 10, 10, 30, tzinfo=SHANGHAI), tick=True):
+        app = make_app()
+        prepare(app, seed)
+        item_id = assign_new(
+            app.engine,
+            year=2022,
+            number="088",
+            title="关于加快社区养老设施建设的提案",
+            assigned_on=date(2022, 5, 16),
         )
-        page.goto(f"{base}/login")
-        page.screenshot(path=folder / "login.png")
-        log_in(page, site)
-        page.screenshot(path=folder / "dashboard.png", full_page=True)
-        page.goto(f"{base}/items?year=2022")
-        page.screenshot(path=folder / "items.png", full_page=True)
-        page.goto(f"{base}/items/{item_id}")
-        form = page.locator("#extend-form")
-        form.locator("#extend-reason").fill("涉及跨部门协调，需延长办理时间")
-        form.locator("#extend-approver").fill("市政府办公厅")
-        form.get_by_role("button", name="延期").click()
-        page.wait_for_url(f"{base}/items/{item_id}")
-        page.screenshot(path=folder / "item.png", full_page=True)
+        replied = assign_new(
+            app.engine,
+            year=2022,
+            number="091",
+            title="关于完善困难群众临时救助机制的提案",
+            assigned_on=date(2022, 3, 10),
+        )
+        with transaction(app.engine) as session:
+            record_reply(
+                session,
+                session.get(FollowUpItem, replied),  # type: ignore[arg-type]
+                find_unit(session, "市民政局"),
+                text="已答复，临时救助审批权限下放至街道，正在制定实施细则。",
+                reply_class="B",
+                follows_up=True,
+                on=date(2022, 5, 20),
+                source=UpdateSource.CLI,
+                now=app.now() - timedelta(days=80),
+                actor="wang",
+            )
+        add_reminders(app.engine, item_id, app.now() - timedelta(days=2))
+        web = create_web_app(app)
+        with serving(web) as base:
+            site = Site(base, app)
+            web_report(
+                app,
+                site.item_id("199"),
+                "已会同教育、卫健部门完成第一轮摸底，形成工作方案。",
+                unit="市人力资源社会保障局",
+            )
+            web_report(app, item_id, "已完成 2 个中心的选址，第 3 个正在与街道协调。")
+            page.goto(f"{base}/login")
+            page.screenshot(path=folder / "login.png")
+            log_in(page, site)
+            page.screenshot(path=folder / "dashboard.png", full_page=True)
+            page.goto(f"{base}/items?year=2022&status=open")
+            page.screenshot(path=folder / "items.png", full_page=True)
+            page.goto(f"{base}/items/{item_id}")
+            form = page.locator("#extend-form")
+            form.locator("#extend-reason").fill("涉及跨部门用地协调，需延长办理时间")
+            form.locator("#extend-approver").fill("市政府办公厅")
+            form.get_by_role("button", name="延期").click()
+            page.wait_for_url(f"{base}/items/{item_id}")
+            page.screenshot(path=folder / "item.png", full_page=True)

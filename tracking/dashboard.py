@@ -492,6 +492,8 @@ def _changes(event: Event) -> str:
             continue
         name = _FIELD_LABELS.get(key, key)
         old, new = before.get(key), after.get(key)
+        if key not in before and new in (None, ""):
+            continue  # a field a new record left empty
         value = new if new not in (None, "") else "（空）"
         parts.append(f"{name}：{old} → {value}" if key in before else f"{name}：{value}")
     return "；".join(parts)

@@ -1,9 +1,10 @@
 """Coordinators' login: sessions, CSRF tokens, and slowing down password guessing.
 
-- The session is Starlette's signed cookie (flows.web.app): it holds the coordinator's id, the
-  session's CSRF token and a flash message. Logging in starts a new session (a session made
-  before the login is never promoted); logging out ends it. The account is read again on every
-  request, so a disabled account is out at its next click.
+- The session is Starlette's signed cookie (flows.web.app): it holds the coordinator's id, a
+  digest of their password hash, the session's CSRF token and a flash message. Logging in starts
+  a new session (a session made before the login is never promoted); logging out ends it. The
+  account is read again on every request, so a disabled account, or one whose password was
+  changed, is out at its next click.
 - CSRF: every session, a signed-in one or not, gets one random token. Every form carries it in a
   hidden field (``csrf_token``) and every POST to these pages is refused with 403 unless the
   field matches (compared in constant time). The login form is protected too.
@@ -14,6 +15,7 @@
 """
 
 import asyncio
+import hashlib
 import hmac
 import secrets
 import threading
@@ -35,6 +37,7 @@ from tracking.db import transaction
 from tracking.models import Coordinator
 
 SESSION_USER = "coordinator_id"
+SESSION_MARK = "credential"
 SESSION_CSRF = "csrf"
 SESSION_FLASH = "flash"
 CSRF_FIELD = "csrf_token"
@@ -127,7 +130,18 @@ def signed_in(request: Request) -> SignedIn | None:
         coordinator = session.get(Coordinator, coordinator_id)
         if coordinator is None or not coordinator.active:
             return None
+        mark = request.session.get(SESSION_MARK)
+        if not isinstance(mark, str) or not hmac.compare_digest(
+            mark, credential_mark(coordinator.password_hash)
+        ):
+            return None  # the password changed since this session logged in
         return SignedIn(coordinator_id, coordinator.username, coordinator.display_name)
+
+
+def credential_mark(password_hash: str) -> str:
+    """A short digest of the password hash, kept in the session: a new password (a new hash)
+    ends every session made with the old one."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:32]
 
 
 def require_coordinator(request: Request) -> SignedIn:
@@ -190,7 +204,7 @@ class LoginThrottle:
         self,
         *,
         per_name: int = 5,
-        per_client: int = 20,
+        per_client: int = 30,
         window: float = 15 * 60,
         failure_delay: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
@@ -203,7 +217,7 @@ class LoginThrottle:
 
     @staticmethod
     def keys(username: str, client: str) -> tuple[str, str]:
-        return f"name:{username.strip().casefold()}", f"client:{client}"
+        return f"name:{username.strip().casefold()[:64]}", f"client:{client}"
 
     def _limit(self, key: str) -> int:
         return self.per_name if key.startswith("name:") else self.per_client
@@ -287,21 +301,24 @@ async def login(
         return response
     duban = duban_of(request)
 
-    def check() -> SignedIn | None:
+    def check() -> tuple[SignedIn, str] | None:
         with transaction(duban.engine) as session:
             found = verify_login(session, username, password, now=duban.now())
             if found is None:
                 return None
-            return SignedIn(found.id, found.username, found.display_name)  # type: ignore[arg-type]
+            who = SignedIn(found.id, found.username, found.display_name)  # type: ignore[arg-type]
+            return who, credential_mark(found.password_hash)
 
-    coordinator = await run_in_threadpool(check)
-    if coordinator is None:
+    checked = await run_in_threadpool(check)
+    if checked is None:
         throttle.failed(keys)
         await asyncio.sleep(throttle.failure_delay)
         return page(request, "login.html", {**context, "error": LOGIN_FAILED}, status_code=401)
     throttle.succeeded(keys[0])
+    coordinator, mark = checked
     request.session.clear()  # a new session: nothing from before the login carries over
     request.session[SESSION_USER] = coordinator.id
+    request.session[SESSION_MARK] = mark
     csrf_token(request)
     return RedirectResponse(safe_next(next), status_code=303)
 
