@@ -6,7 +6,11 @@ claims one message, sends it outside any transaction, and records the outcome; a
 bounce falls back to the unit's deputy.
 """
 
+import logging
 import mimetypes
+import os
+import re
+import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -36,6 +40,7 @@ from tracking.models import Notification, ReminderLog, Role, Unit
 from tracking.rules import reply_by
 
 DIGEST = "digest"
+logger = logging.getLogger("duban.delivery")
 ROLE_LABELS = {Role.LEAD: "主办", Role.CO: "协办"}
 UNIT_AUDIENCES = (LIAISON, DEPUTY, HEAD)  # the digests that carry the unit's web link
 
@@ -68,9 +73,9 @@ def draft_digests(app: App, chase: ChasePlan, *, now: datetime) -> int:
     links = _unit_links(app, chase, now)
     for digest in chase.digests:
         link = links.get(digest.unit_id) if digest.audience in UNIT_AUDIENCES else None
-        rendered = app.renderer.render(
-            DIGEST, digest_context(app, digest, chase.as_of, unit_link=link)
-        )
+        context = digest_context(app, digest, chase.as_of, unit_link=link)
+        sheet = _unit_sheet(app, digest, chase.as_of)
+        rendered = app.renderer.render(DIGEST, {**context, "sheet_attached": sheet is not None})
         drafts = [
             Draft(
                 unit_id=digest.unit_id,
@@ -81,34 +86,100 @@ def draft_digests(app: App, chase: ChasePlan, *, now: datetime) -> int:
                 subject=rendered.subject,
                 body_text=rendered.text,
                 body_html=rendered.html,
+                attachments=(str(sheet.path),) if sheet else (),
             )
         ]
-        with transaction(app.engine) as session:
-            unit = session.get(Unit, digest.unit_id) if digest.unit_id else None
-            if digest.audience == LIAISON and unit is not None and unit.webhook:
-                drafts.append(
-                    Draft(
-                        unit_id=digest.unit_id,
-                        channel="webhook",
-                        kind=DIGEST,
-                        dedupe_key=f"{digest.key}:webhook",
-                        recipients=(f"webhook:{unit.name}",),
-                        subject=rendered.subject,
-                        body_text=rendered.text,
-                        body_html="",
-                    )
-                )
-            for draft in drafts:
-                note = record_draft(session, draft, now=now, audience=digest.audience)
-                if note is None:
-                    continue
-                written += 1
-                if draft.channel == "email":
-                    _log_sent(session, digest, note.id, chase.as_of, now)  # type: ignore[arg-type]
+        try:
+            written += _record_digest(app, chase, digest, drafts, context, sheet, now)
+        finally:
+            if sheet is not None:
+                sheet.discard()
     with transaction(app.engine) as session:
         for decision in chase.decisions:
             _log_decision(session, decision, chase.as_of, now)
     return written
+
+
+def _record_digest(
+    app: App,
+    chase: ChasePlan,
+    digest: Digest,
+    drafts: list[Draft],
+    context: dict[str, object],
+    sheet: "_UnitSheet | None",
+    now: datetime,
+) -> int:
+    """Write one digest's messages and reasons to the ledger; returns how many were new."""
+    written = 0
+    with transaction(app.engine) as session:
+        unit = session.get(Unit, digest.unit_id) if digest.unit_id else None
+        if digest.audience == LIAISON and unit is not None and unit.webhook:
+            # The robot gets the text only: no mention of an attached sheet it does not carry.
+            text = app.renderer.render(DIGEST, context).text if sheet else drafts[0].body_text
+            drafts.append(
+                Draft(
+                    unit_id=digest.unit_id,
+                    channel="webhook",
+                    kind=DIGEST,
+                    dedupe_key=f"{digest.key}:webhook",
+                    recipients=(f"webhook:{unit.name}",),
+                    subject=drafts[0].subject,
+                    body_text=text,
+                    body_html="",
+                )
+            )
+        for draft in drafts:
+            note = record_draft(session, draft, now=now, audience=digest.audience)
+            if note is None:
+                continue
+            written += 1
+            if draft.channel == "email":
+                if sheet is not None:
+                    sheet.keep()  # before the commit: a recorded message never lacks its file
+                _log_sent(session, digest, note.id, chase.as_of, now)  # type: ignore[arg-type]
+    return written
+
+
+@dataclass(frozen=True)
+class _UnitSheet:
+    """A unit's 落实情况填报表, written beside its place and moved there once its digest is
+    recorded: a digest already in the ledger keeps the sheet it was recorded with."""
+
+    draft: Path
+    path: Path
+
+    def keep(self) -> None:
+        os.replace(self.draft, self.path)
+
+    def discard(self) -> None:
+        self.draft.unlink(missing_ok=True)
+
+
+def _unit_sheet(app: App, digest: Digest, as_of: date) -> _UnitSheet | None:
+    """The sheet of the digest's items for the unit to fill in and return, when the setting
+    asks for one: liaisons' digests only (a head or the coordinator fills in nothing)."""
+    if not app.settings.attach_unit_sheet or digest.audience != LIAISON or not digest.unit_id:
+        return None
+    # Imported here: openpyxl takes 0.15 s to import, and a run with nothing due needs none.
+    from tracking.unit_sheet import sheet_filename, sheet_items, write_unit_sheet
+
+    # Absolute: a worker in another folder sends it. The mail shows the file's own name.
+    folder = app.settings.state_dir.resolve() / "sheets" / re.sub(r"[^\w.-]", "-", digest.key)
+    path = folder / sheet_filename(digest.unit_name, as_of)
+    draft = folder / f".{path.name}.{secrets.token_hex(6)}.draft"
+    try:
+        write_unit_sheet(
+            draft,
+            sheet_items(digest.entries),
+            unit_id=digest.unit_id,
+            unit_name=digest.unit_name,
+            as_of=as_of,
+        )
+    except OSError as exc:
+        # The reminder matters more than its attachment: it goes out without the sheet.
+        logger.warning("%s: sent without its sheet: cannot write %s: %s", digest.key, path, exc)
+        return None
+    return _UnitSheet(draft, path)
 
 
 def _unit_links(app: App, chase: ChasePlan, now: datetime) -> dict[int | None, UnitLink]:
@@ -205,6 +276,7 @@ def _fall_back_to_deputy(app: App, failed: Notification, now: datetime) -> Deliv
                 subject=failed.subject,
                 body_text=failed.body_text,
                 body_html=failed.body_html,
+                attachments=tuple(failed.attachments or ()),
             ),
             now=now,
             fallback_of=failed.id,

@@ -292,6 +292,21 @@ def test_a_digest_already_recorded_keeps_the_sheet_it_was_recorded_with(app: App
     assert all([p.name for p in path.parent.iterdir()] == [path.name] for path in paths)
 
 
+def test_a_sheet_that_cannot_be_written_does_not_hold_the_reminder_back(
+    app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    app.settings.state_dir.mkdir(parents=True, exist_ok=True)
+    (app.settings.state_dir / "sheets").write_text("a file where the folder should be")
+
+    outcomes = chase(app)
+
+    assert [o.status for o in outcomes] == ["sent"] * 7
+    outbox = app.mail.outbox  # type: ignore[attr-defined]
+    assert all(not list(m.iter_attachments()) for m in outbox)
+    assert all("落实情况填报表" not in m.get_body(("plain",)).get_content() for m in outbox)
+    assert caplog.text.count("sent without its sheet: cannot write") == 7
+
+
 def test_no_sheet_when_the_setting_is_off(make_app, seed: Path) -> None:
     app = make_app(mail=MemoryBackend(), attach_unit_sheet=False)
     import_table(app.engine, seed, year=2022, reported_on=JUNE, now=NOW, include_feedback=False)

@@ -4,7 +4,18 @@ Quick commands (import, units, assign, update, list, show, plan, why, explain, j
 steps) never import Prefect: only ``chase``, ``compile`` and ``demo`` do, and only when they run.
 """
 
-from flows.cli import chasing, database, handling, links, records, service, users, web, worker  # noqa: F401
+from flows.cli import (  # noqa: F401
+    chasing,
+    collect,
+    database,
+    handling,
+    links,
+    records,
+    service,
+    users,
+    web,
+    worker,
+)
 from flows.cli.base import app
 
 __all__ = ["app"]
