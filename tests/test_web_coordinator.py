@@ -31,6 +31,7 @@ from flows.app import App
 from flows.cli import app as cli_app
 from flows.web.app import create_web_app
 from flows.web.auth import LoginThrottle, safe_next
+from flows.web.links import issue_link
 from tracking import coordinators
 from tracking.coordinators import create_coordinator, set_active, set_password, verify_login
 from tracking.dashboard import build_dashboard, item_timeline, reply_latency
@@ -270,6 +271,46 @@ def test_a_coordinator_logs_in_sees_the_dashboard_and_logs_out(site: Site, page)
     assert page.url == f"{site.base}/login"
 
 
+def test_a_units_web_report_reaches_the_dashboard_and_a_revoked_link_stops(
+    site: Site, page, chromium
+) -> None:
+    item_id = site.item_id("730")
+    with transaction(site.duban.engine) as session:
+        unit = find_unit(session, "市民政局")
+        link = issue_link(
+            site.duban.settings,
+            unit_id=unit.id,  # type: ignore[arg-type]
+            link_version=unit.link_version,
+            now=site.duban.now(),
+        )
+    liaison = chromium.new_context(locale="zh-CN").new_page()  # the unit's own browser
+    liaison.goto(f"{site.base}/u/{link.token}")
+    card = liaison.locator(f"#item-{item_id}")
+    card.locator("textarea[name=text]").fill("街路牌信息已录入 80%，预计 7 月底完成。")
+    with liaison.expect_navigation():
+        card.locator("button[type=submit]").click()
+    assert "已收到贵单位" in liaison.locator("#confirmation").inner_text()
+
+    log_in(page, site)
+    row = page.locator("section", has_text="最近的网页填报").locator("tbody tr").first
+    assert "市民政局" in row.inner_text()
+    assert "街路牌信息已录入 80%，预计 7 月底完成。" in row.inner_text()
+
+    page.goto(f"{site.base}/items/{item_id}")
+    part = page.locator(f"#part-{unit.id}")
+    part.locator("summary").click()
+    revoke = part.locator("form[action$='/revoke-link']")
+    revoke.locator("input[name=reason]").fill("联络员更换")
+    revoke.get_by_role("button", name="撤销链接").click()
+    page.wait_for_url(f"{site.base}/items/{item_id}")
+    assert "已撤销市民政局的填报链接" in page.get_by_role("status").inner_text()
+    assert "市民政局：撤销填报链接" in page.locator("#timeline").inner_text()
+    refused = liaison.goto(f"{site.base}/u/{link.token}")
+    assert refused is not None and refused.status == 410
+    assert "链接已停用" in liaison.content()
+    liaison.context.close()
+
+
 def test_the_item_page_shows_the_timeline_and_an_extension_with_its_reason(
     site: Site, page
 ) -> None:
@@ -422,6 +463,16 @@ def quote_all(path: str) -> str:
     return quote(path, safe="")
 
 
+def test_the_pages_may_not_be_framed_cached_or_run_scripts(site: Site) -> None:
+    with http_login(site) as client:
+        for path in ("/", "/items", f"/items/{site.item_id('730')}", "/compiled/2022.xlsx"):
+            headers = client.get(path).headers
+            assert "frame-ancestors 'none'" in headers["content-security-policy"], path
+            assert "script-src" not in headers["content-security-policy"]  # default-src 'none'
+            assert headers["x-frame-options"] == "DENY"
+            assert headers["cache-control"] == "no-store"
+
+
 def test_logging_in_starts_a_new_session_and_goes_only_within_the_site(site: Site) -> None:
     with httpx.Client(base_url=site.base, follow_redirects=False) as client:
         before = TOKEN.search(client.get("/login").text).group(1)  # type: ignore[union-attr]
@@ -569,8 +620,6 @@ def test_the_workflow_steps_record_the_coordinator(site: Site) -> None:
 
 
 def test_pausing_snoozing_and_revoking_a_link(site: Site) -> None:
-    links = pytest.importorskip("tracking.links")
-    assert links.revoke_unit_link  # the unit side's function this page calls
     item_id = site.item_id("730")
     with transaction(site.duban.engine) as session:
         unit = find_unit(session, "市卫生健康委")

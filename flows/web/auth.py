@@ -46,6 +46,20 @@ LOGIN_FAILED = "用户名或密码不正确。"
 LOGIN_LIMITED = "登录失败次数过多，请 {minutes} 分钟后再试。"
 
 
+# The pages run no script and load nothing from elsewhere; they must not be framed (their
+# forms act), nor kept in a cache (they hold the session's CSRF token and the records).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
 class LoginRequired(Exception):
     """Raised by :func:`require_coordinator`; answered with a redirect to the login page."""
 
@@ -67,12 +81,14 @@ class CoordinatorRoute(APIRoute):
 
         async def guarded(request: Request) -> Response:
             try:
-                return await handler(request)
+                response = await handler(request)
             except LoginRequired as exc:
                 target = "/login" if exc.next_path in ("", "/") else login_url(exc.next_path)
-                return RedirectResponse(target, status_code=303)
+                response = RedirectResponse(target, status_code=303)
             except CsrfRefused:
-                return page(request, "error.html", {"message": CSRF_REFUSED}, status_code=403)
+                response = page(request, "error.html", {"message": CSRF_REFUSED}, status_code=403)
+            response.headers.update(SECURITY_HEADERS)
+            return response
 
         return guarded
 

@@ -51,6 +51,7 @@ from tracking.handling import (
     snooze_unit,
 )
 from tracking.items import ItemRef, find_item, list_items
+from tracking.links import revoke_unit_link
 from tracking.models import (
     Assignment,
     AssignmentStatus,
@@ -494,8 +495,6 @@ def revoke_link_step(
     reason: FormText = "",
     back: FormText = "",
 ) -> Response:
-    from tracking.links import revoke_unit_link
-
     duban = duban_of(request)
     try:
         _required(reason, "撤销原因")
