@@ -30,7 +30,9 @@ class ChaseReport:
     problems: list[str] = field(default_factory=list)
     drafted: int = 0
     outcomes: list[DeliveryOutcome] = field(default_factory=list)
-    #: On a Prefect server: the messages handed to delivery batches, and the batches' flow runs.
+    #: On a Prefect server (served): the messages left to delivery batches, and the batches'
+    #: flow runs.
+    served: bool = False
     queued: int = 0
     batches: list[str] = field(default_factory=list)
 
@@ -39,7 +41,7 @@ class ChaseReport:
 
     def summary(self) -> str:
         """One line for logs and the console."""
-        if self.batches:
+        if self.served:
             delivered = (
                 f"{self.queued} messages to send in {len(self.batches)} delivery batches started"
             )
@@ -82,7 +84,7 @@ def chase_units(
     report.drafted = delivery.draft_digests(app, chase, now=now)
     pending = delivery.pending_ids(app)
     if _served():
-        report.queued = len(pending)
+        report.served, report.queued = True, len(pending)
         report.batches = start_batches(
             unit_batches(app, pending, batch_units),
             now,

@@ -32,6 +32,7 @@ from flows.app import App
 from flows.prefect_setup import QUIET_DEFAULTS, configure_prefect
 from tracking.db import transaction
 from tracking.importer import import_table
+from tracking.ledger import Draft, record_draft
 from tracking.models import DeliveryStatus, Notification
 from tracking.units import load_units, read_units_file
 
@@ -120,9 +121,12 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
         print(f"\nPrefect server up in {info['start_seconds']:.1f} s (fresh database)")
         yield info
     finally:
+        before_stop = log.stat().st_size
         stop_group(server, signal.SIGTERM, grace=20)
         assert_group_gone(server, "the Prefect server")
-        assert "Traceback" not in log.read_text(encoding="utf-8", errors="replace"), log_tail(log)
+        with log.open("rb") as handle:  # it stops without a traceback
+            handle.seek(before_stop)
+            assert b"Traceback" not in handle.read(), log_tail(log)
 
 
 def wait_for_health(url: str, server: subprocess.Popen[bytes]) -> str | None:
@@ -221,6 +225,27 @@ def worker_log(worker: dict[str, Any]) -> str:
     """What a worker wrote: its console, and any log files under its state folder."""
     paths = [worker["log"], *sorted((worker["state"] / "logs").glob("*.log"))]
     return "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in paths if p.exists())
+
+
+def test_unit_batches_keep_each_units_messages_together(seeded: App) -> None:
+    from flows.deliver_flow import unit_batches
+
+    # Units 3, 1, 3 (its webhook, say), 2, and the coordinator (no unit), in ledger order.
+    units = [3, 1, 3, 2, None]
+    ids = []
+    with transaction(seeded.engine) as session:
+        for index, unit_id in enumerate(units):
+            draft = Draft(
+                unit_id, "email", "digest", f"key-{index}", ("a@example.org",), "s", "t", ""
+            )
+            note = record_draft(session, draft, now=NOW, audience=f"audience-{index}")
+            assert note is not None and note.id is not None
+            ids.append(note.id)
+
+    assert unit_batches(seeded, ids, 2) == [[ids[1], ids[3]], [ids[0], ids[2], ids[4]]]
+    assert unit_batches(seeded, ids, 20) == [sorted(ids)]
+    assert [len(batch) for batch in unit_batches(seeded, ids, 1)] == [1, 1, 2, 1]
+    assert unit_batches(seeded, [], 2) == []
 
 
 def flow_runs(url: str) -> list[Any]:
