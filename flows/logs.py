@@ -29,6 +29,9 @@ def configure_service_logging(settings: Settings) -> Path:
     root = logging.getLogger()
     root.handlers[:] = [file_handler]
     root.setLevel(logging.INFO)
+    # Every request to a Prefect server is an INFO record of httpx: keep the log readable.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
     console = logging.StreamHandler(sys.stdout)
     console.setFormatter(_LocalFormatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M", settings))

@@ -188,3 +188,31 @@ def test_two_people_closing_what_they_saw_at_once_one_is_refused(
     assert outcomes[0] == "closed"
     assert outcomes[1].startswith(f"{ITEM.format(id=item_id)} was changed by another user")
     assert len(closing_events(engine, item_id)) == 1
+
+
+def test_a_second_extension_from_the_same_stale_page_is_refused(
+    engine: Engine, item_id: int
+) -> None:
+    """An extension changes the item's deadline: it moves the item's version like any step."""
+    seen = read(engine, FollowUpItem, item_id).version  # type: ignore[attr-defined]
+
+    def extend(by: str) -> None:
+        with transaction(engine) as session:
+            item = session.get(FollowUpItem, item_id)
+            extend_deadline(
+                session,
+                item,  # type: ignore[arg-type]
+                months=1,
+                reason="调研需要时间",
+                approved_by="局长",
+                approved_on=date(2023, 3, 1),
+                cap_months=3,
+                now=NOW,
+                actor=by,
+                expected_version=seen,
+            )
+
+    extend("A")
+    with pytest.raises(ConflictError, match=AGAIN):
+        extend("B")
+    assert read(engine, FollowUpItem, item_id).version == seen + 1  # type: ignore[attr-defined]

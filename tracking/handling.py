@@ -11,6 +11,7 @@ is refused with a ConflictError rather than applied to a state the person never 
 from datetime import date, datetime
 
 from sqlalchemy import func
+from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, select
 
 from tracking.audit import record_event, snapshot
@@ -313,6 +314,9 @@ def extend_deadline(
         recorded_at=now,
     )
     session.add(extension)
+    # The extension changes the item's deadline, so the item's version moves: a second person
+    # extending from the page they loaded before is told, not stacked on top.
+    flag_modified(item, "status")
     session.flush()
     record_event(
         session,
