@@ -11,6 +11,7 @@ from tracking.summary_writer import (
     write_html,
     write_summary,
     write_tsv,
+    write_xlsx,
 )
 from tracking.table_reader import read_table
 
@@ -204,3 +205,13 @@ def test_failed_write_keeps_the_previous_file(tmp_path: Path) -> None:
 
     assert path.read_text(encoding="utf-8") == "上次的汇总\n"
     assert list(tmp_path.iterdir()) == [path]
+
+
+def test_text_that_looks_like_a_formula_stays_text_in_the_xlsx(tmp_path: Path) -> None:
+    """A unit's report such as "=1+1" or "=HYPERLINK(...)" is shown, never computed."""
+    row = SummaryRow(1, "人大建议", "1", "甲", 1, "题目", "主办", "市民政局", (), "=1+1", "=A1")
+    path = tmp_path / "summary.xlsx"
+    write_xlsx([row], path, "标题")
+    sheet = load_workbook(path).active
+    texts = [cell for cell in sheet[sheet.max_row] if cell.value in ("=1+1", "=A1")]
+    assert len(texts) == 2 and {cell.data_type for cell in texts} == {"s"}

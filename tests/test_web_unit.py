@@ -194,7 +194,7 @@ def test_a_unit_reports_through_the_link_from_its_digest(
         assert "script-src" not in response.headers["content-security-policy"]  # none runs
         assert page.title() == f"{HEALTH} · 在线填报 · 市民政局"
         assert page.locator("h2").first.inner_text() == f"{HEALTH}：建议提案办理事项在线填报"
-        cards = page.locator("section.card")
+        cards = page.locator("section.card[id^='item-']")
         assert cards.count() == 4
         card = page.locator(f"#item-{first}")
         assert "人大建议第730号：关于完善街路标识牌的建议" in card.inner_text()
@@ -370,9 +370,9 @@ def test_posts_need_the_pages_form_value_and_must_come_from_the_site(app: App) -
         assert ok.status_code == 303
         again = client.post(f"{link}/items/{target}", data={**form, "csrf": csrf})
         assert again.status_code == 303  # the same report sent twice is recorded once
-        # The spreadsheet return is not open until it is wired (unit_pages.SHEET_RETURN).
+        # The spreadsheet upload wants a file (tests/test_web_sheet.py has the rest).
         sheet = client.post(f"{link}/sheet", data={"csrf": csrf})
-        assert sheet.status_code == 404 and "暂未开通表格上传" in sheet.text
+        assert sheet.status_code == 400 and "请选择要上传的表格文件" in sheet.text
     assert len(reports(app)) == 1
 
     token = link.rsplit("/", 1)[1]

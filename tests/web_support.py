@@ -25,6 +25,7 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--lang=zh-CN",  # date fields and built-in controls in Chinese, as users see them
 ]
 
 

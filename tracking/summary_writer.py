@@ -173,6 +173,9 @@ def _write_row(sheet: Worksheet, number: int, row: SummaryRow) -> None:
     for column, value in enumerate(values, start=1):
         # An absent value is an empty cell, not a zero-length string, as if typed in Excel.
         cell = sheet.cell(row=number, column=column, value=None if value == "" else value)
+        if isinstance(value, str) and value.startswith("="):
+            # openpyxl takes "=..." for a formula; what a unit wrote is text, never computed.
+            cell.data_type = "s"
         cell.border = _BORDER
         centred = column in (_SEQ_COLUMN, _NUMBER_COLUMN, _SIGNERS_COLUMN)
         cell.alignment = Alignment(

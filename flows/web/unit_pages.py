@@ -36,7 +36,9 @@ from flows.web.uploads import (
     store_upload,
     stored_path,
     too_large,
+    uploads_dir,
 )
+from tracking.collect import collect_sheet
 from tracking.db import transaction
 from tracking.errors import ConflictError, InputError, NotFoundError, TrackingError
 from tracking.models import ProgressUpdate, Role, Unit, UpdateKind
@@ -80,27 +82,41 @@ ROLE_LABELS = {Role.LEAD: "主办", Role.CO: "协办"}
 CROSS_SITE = "提交未被接受：请从本单位的填报页面提交。"
 FORM_OVERHEAD_BYTES = 1024 * 1024  # the text fields and multipart framing around a file
 
+
 # ---- Spreadsheet return (ISSUE 5): the place to wire tracking.collect.collect_sheet ----------
-# A unit may upload, on its page, the spreadsheet its digest carried, filled in; what it filled
-# in is recorded as its reports. The route below already checks the link, the form value and
-# the file (xlsx/xls by name and content, the size limit) and keeps the file. To wire it:
-# call tracking.collect.collect_sheet(...) in _collect_sheet, return what the unit should be
-# told, and set SHEET_RETURN = True (the form appears on the page: unit.html, "sheet_return").
-SHEET_RETURN = False
-
-
 def _collect_sheet(duban: App, unit_id: int, stored: StoredFile) -> str:
-    """Record the rows of unit ``unit_id``'s returned spreadsheet (kept at ``stored.path``
-    under flows.web.uploads.uploads_dir); returns the confirmation the unit is shown, in Chinese.
-    A TrackingError raised here is shown to the unit and the file is discarded."""
-    raise NotImplementedError("tracking.collect.collect_sheet is not wired yet")
+    """Record what unit ``unit_id`` filled in on its returned spreadsheet (kept at
+    ``stored.path`` under the upload folder), each report pointing at the file; returns the
+    counts for the confirmation, as ``recorded-unchanged-empty``. A TrackingError (row-level
+    problems, another unit's sheet) records nothing and is shown to the unit."""
+    now = duban.now()
+    with transaction(duban.engine) as session:
+        unit = session.get(Unit, unit_id)
+        report = collect_sheet(
+            session,
+            uploads_dir(duban.settings) / stored.path,
+            name=stored.name,
+            unit=unit,
+            reported_on=now.date(),
+            now=now,
+            actor="web",
+            source_label="upload",
+        )
+        for row in report.recorded:
+            update = session.get(ProgressUpdate, row.update_id)
+            if update is not None:
+                update.source = "web"
+                update.attachment_path, update.attachment_name = stored.path, stored.name
+        return f"{len(report.recorded)}-{report.unchanged}-{report.empty}"
 
 
 # ----------------------------------------------------------------------------------------------
 
 
 @router.get("/u/{token}", response_class=HTMLResponse, name="unit_page")
-def unit_page(request: Request, token: str, saved: str | None = None) -> Response:
+def unit_page(
+    request: Request, token: str, saved: str | None = None, sheet: str | None = None
+) -> Response:
     duban = duban_of(request)
     now = duban.now()
     with transaction(duban.engine) as session:
@@ -109,7 +125,15 @@ def unit_page(request: Request, token: str, saved: str | None = None) -> Respons
         except LinkRefused as exc:
             return _refused(request, exc)
         confirmation = _confirmation(session, unit, saved)
-        return _page(request, session, duban, token, unit, confirmation=confirmation)
+        return _page(
+            request,
+            session,
+            duban,
+            token,
+            unit,
+            confirmation=confirmation,
+            sheet_counts=_sheet_counts(sheet),
+        )
 
 
 @router.post("/u/{token}/items/{item_id}", name="unit_report")
@@ -203,12 +227,10 @@ def unit_file(request: Request, token: str, update_id: str) -> Response:
 
 @router.post("/u/{token}/sheet", name="unit_sheet")
 async def post_sheet(request: Request, token: str) -> Response:
-    """The spreadsheet return (see SHEET_RETURN above)."""
+    """The spreadsheet return: the unit's 落实情况填报表, filled in, recorded as its reports."""
     duban = duban_of(request)
     settings = duban.settings
     now = duban.now()
-    if not SHEET_RETURN:
-        return _error(request, "暂未开通表格上传，请逐项在线填报。", 404)
     try:
         _refuse_cross_site(request)
         unit_id = await run_in_threadpool(_unit_id, duban, token)
@@ -232,7 +254,7 @@ async def post_sheet(request: Request, token: str) -> Response:
             allowed=SPREADSHEETS,
             note=SPREADSHEETS_NOTE,
         )
-        message = await run_in_threadpool(_collect_sheet, duban, unit_id, stored)
+        counts = await run_in_threadpool(_collect_sheet, duban, unit_id, stored)
     except LinkRefused as exc:
         return _refused(request, exc)
     except TrackingError as exc:
@@ -240,7 +262,8 @@ async def post_sheet(request: Request, token: str) -> Response:
         return _error(request, str(exc), 409 if isinstance(exc, ConflictError) else 400)
     finally:
         await form.close()
-    return _with_headers(render(request, "error.html", {"message": message}))
+    page = request.app.url_path_for("unit_page", token=token)
+    return RedirectResponse(f"{page}?sheet={counts}#sheet_return", status_code=303)
 
 
 def _unit_id(duban: App, token: str) -> int:
@@ -292,6 +315,7 @@ def _page(
     *,
     confirmation: dict[str, object] | None = None,
     problem: dict[str, object] | None = None,
+    sheet_counts: tuple[int, int, int] | None = None,
     status: int = 200,
 ) -> Response:
     now = duban.now()
@@ -319,8 +343,8 @@ def _page(
         "accept": ",".join(sorted(ATTACHMENTS)),
         "confirmation": confirmation,
         "problem": problem,
-        "sheet_return": SHEET_RETURN,
         "sheet_action": url("unit_sheet", token=token),
+        "sheet_counts": sheet_counts,
         "sheet_accept": ",".join(sorted(SPREADSHEETS)),
     }
     return _with_headers(render(request, "unit.html", context, status_code=status))
@@ -378,6 +402,15 @@ def _stage_label(overdue_workdays: int, days_left: int) -> str:
     if days_left == 0:
         return "今日到期"
     return f"{days_left}个工作日后到期"
+
+
+def _sheet_counts(value: str | None) -> tuple[int, int, int] | None:
+    """``recorded-unchanged-empty`` from the redirect after a sheet upload; None otherwise."""
+    parts = (value or "").split("-")
+    if len(parts) != 3 or not all(part.isdigit() for part in parts):
+        return None
+    recorded, unchanged, empty = (int(part) for part in parts)
+    return recorded, unchanged, empty
 
 
 def _confirmation(session: Session, unit: Unit, saved: str | None) -> dict[str, object] | None:
