@@ -23,6 +23,10 @@ CONFIG_FILE_ENV = "DUBAN_CONFIG_FILE"
 DEFAULT_CONFIG_FILE = Path("duban.toml")
 
 
+MIN_SECRET_KEY_LENGTH = 32
+SECRET_SETTINGS = {"secret_key", "smtp_password"}  # never echoed in an error
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names the setting and where it came from."""
 
@@ -130,6 +134,17 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError("not a known time zone (e.g. Asia/Shanghai)") from exc
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_SECRET_KEY_LENGTH} characters (it signs the units' "
+                "links); e.g. the output of: python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))'"
+            )
         return value
 
     @field_validator("web_base_url")
@@ -257,5 +272,6 @@ def _describe(exc: ValidationError, path: Path | None, environ: Mapping[str, str
             lines.append(f"{path}: {field}: unknown setting")
         else:
             message = error["msg"].removeprefix("Value error, ")
-            lines.append(f"{where}: {message} (got {error.get('input')!r})")
+            shown = "hidden" if field in SECRET_SETTINGS else repr(error.get("input"))
+            lines.append(f"{where}: {message} (got {shown})")
     return "invalid settings:\n  " + "\n  ".join(lines)
