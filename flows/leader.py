@@ -21,6 +21,17 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+# Set on the lock's session: the server probes an idle client every 5 s after 10 s of silence and
+# drops it after 3 unanswered probes or 25 s of unacknowledged data; a lease check that hangs
+# (a half-open connection) gives up after 10 s instead of holding the leader in a dead lease.
+_SERVER_SIDE_WATCH = (
+    "set tcp_keepalives_idle = 10",
+    "set tcp_keepalives_interval = 5",
+    "set tcp_keepalives_count = 3",
+    "set tcp_user_timeout = 25000",
+    "set statement_timeout = 10000",
+)
+
 # One lock per schema: a database may hold several duban installations in schemas of their own.
 _LOCK_KEY_SQL = "hashtext(current_schema() || '/duban-scheduler')"
 
@@ -41,8 +52,10 @@ class AdvisoryLockLease:
     """A PostgreSQL advisory lock held on a connection of its own."""
 
     def __init__(self, engine: Engine) -> None:
-        # A connection of its own, outside the pool, with TCP keepalives: if this host vanishes,
-        # the server drops the session (and the lock) after about 10 + 5 * 3 = 25 s.
+        # A connection of its own, outside the pool. Both ends watch it: libpq's keepalives and
+        # user timeout notice a vanished server, and the session settings below make the server
+        # end the session (freeing the lock) when this host vanishes, after about 25 s, rather
+        # than after the operating system's default of over two hours.
         self.engine = create_engine(
             engine.url,
             poolclass=NullPool,
@@ -51,6 +64,7 @@ class AdvisoryLockLease:
                 "keepalives_idle": 10,
                 "keepalives_interval": 5,
                 "keepalives_count": 3,
+                "tcp_user_timeout": 25_000,
                 "connect_timeout": 10,
             },
         )
@@ -64,6 +78,8 @@ class AdvisoryLockLease:
         except DBAPIError:
             return False  # the database is unreachable: stay standby and try again
         try:
+            for setting in _SERVER_SIDE_WATCH:
+                connection.execute(text(setting))
             got = connection.execute(text(f"select pg_try_advisory_lock({_LOCK_KEY_SQL})")).scalar()
             connection.commit()
         except DBAPIError:

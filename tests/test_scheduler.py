@@ -307,3 +307,38 @@ def test_a_scheduler_whose_thread_died_is_started_again(make_app, caplog) -> Non
         stop.set()
         thread.join(10)
     assert not thread.is_alive()
+
+
+def test_the_lock_session_has_the_server_drop_a_vanished_leader(make_app, database_url) -> None:
+    """The server, not only the client, watches the lock's session: without these it would
+    keep a vanished leader's lock for the operating system's two hours."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the SQLite lease is a file lock, freed by the kernel")
+    from sqlalchemy import text
+
+    from flows.leader import AdvisoryLockLease
+
+    lease = AdvisoryLockLease(make_app().engine)
+    assert lease.acquire()
+    try:
+        connection = lease._connection
+        assert connection is not None
+        shown = {
+            name: connection.execute(text(f"show {name}")).scalar()
+            for name in (
+                "tcp_keepalives_idle",
+                "tcp_keepalives_interval",
+                "tcp_keepalives_count",
+                "tcp_user_timeout",
+                "statement_timeout",
+            )
+        }
+    finally:
+        lease.release()
+    assert shown == {
+        "tcp_keepalives_idle": "10",
+        "tcp_keepalives_interval": "5",
+        "tcp_keepalives_count": "3",
+        "tcp_user_timeout": "25000",
+        "statement_timeout": "10s",
+    }
