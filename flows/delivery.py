@@ -114,8 +114,10 @@ def _record_digest(
     with transaction(app.engine) as session:
         unit = session.get(Unit, digest.unit_id) if digest.unit_id else None
         if digest.audience == LIAISON and unit is not None and unit.webhook:
-            # The robot gets the text only: no mention of an attached sheet it does not carry.
-            text = app.renderer.render(DIGEST, context).text if sheet else drafts[0].body_text
+            # The robot gets the text only, without the sheet it cannot carry, and without the
+            # unit's link: robots post to group chats, and the link is a credential.
+            robot = {**context, "unit_link": None, "sheet_attached": False}
+            text = app.renderer.render(DIGEST, robot).text
             drafts.append(
                 Draft(
                     unit_id=digest.unit_id,

@@ -232,6 +232,12 @@ def test_a_unit_with_a_webhook_gets_its_digest_there_too(app: App, smtp: Loopbac
         assert posted["key"] == "digest:" + str(find_id(app, "市财政局")) + ":2022-06-15:webhook"
         assert posted["title"] == "【督办提醒】1项建议提案事项待办理（其中1项已逾期）"
         assert "第379号" in posted["text"]
+        # The e-mail carries the unit's link and sheet; the robot, which posts to a group chat,
+        # carries neither (the link is a credential).
+        [mail] = [m for m in smtp.messages if m["To"] == "czj-duban@example.org"]
+        assert "在线填报：" in mail.get_body(("plain",)).get_content()
+        assert "在线填报" not in posted["text"] and "/u/" not in posted["text"]
+        assert "填报表" not in posted["text"]
         assert robot.requests[-1].headers["X-Duban-Signature"].startswith("sha256=")
 
 
