@@ -86,7 +86,9 @@ class Settings(BaseSettings):
     )
     weekly_digest_at: time = Field(time(9, 0), description="When the weekly digest goes out.")
     compile_on: str = Field(
-        "12-10", description="The day (MM-DD) the year's summary table is compiled and mailed."
+        "12-10",
+        description="The day (MM-DD) the year's summary table is compiled and mailed; a day in "
+        "January to June compiles the year before.",
     )
     compile_at: time = Field(time(10, 0), description="When the year-end compilation runs.")
     compile_dir: Path | None = Field(

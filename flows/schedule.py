@@ -112,6 +112,19 @@ def job_specs(settings: Settings, policy: Policy) -> list[JobSpec]:
     compile_month, compile_day = (int(part) for part in settings.compile_on.split("-"))
     check_month, check_day = _day_after(policy.deadlines.year_end_check_by)
     retry = settings.retry_every_minutes
+
+    def compiled_year(now: datetime) -> int:
+        # The year of the compilation day nearest to the firing: a run made up after downtime
+        # across New Year still compiles the old year, and a run by hand a few days early
+        # compiles this one. A day in January to June compiles the year before it.
+        year = _year_of_nearest(compile_month, compile_day, now.date())
+        return year if compile_month >= 7 else year - 1
+
+    def checked_year(now: datetime) -> int:
+        # The year whose 回头看 deadline this firing follows (the day after it, or later).
+        deadline_month, deadline_day = _month_day(policy.deadlines.year_end_check_by)
+        return _year_of_last(deadline_month, deadline_day, now.date() - timedelta(days=1))
+
     return [
         JobSpec(
             name="chase",
@@ -156,8 +169,8 @@ def job_specs(settings: Settings, policy: Policy) -> list[JobSpec]:
             description="The 回头看 check: items still owing it after its deadline",
             flow="lookback",
             trigger=CronTrigger(month=check_month, day=check_day, hour=9, minute=0, timezone=zone),
-            parameters=lambda now: {"year": now.year, "now": now.isoformat()},
-            key=lambda now: f"lookback:{now.year}",
+            parameters=lambda now: {"year": checked_year(now), "now": now.isoformat()},
+            key=lambda now: f"lookback:{checked_year(now)}",
         ),
         JobSpec(
             name="year-end",
@@ -171,11 +184,11 @@ def job_specs(settings: Settings, policy: Policy) -> list[JobSpec]:
                 timezone=zone,
             ),
             parameters=lambda now: {
-                "year": now.year,
-                "out_dir": str(settings.resolved_compile_dir / str(now.year)),
+                "year": compiled_year(now),
+                "out_dir": str(settings.resolved_compile_dir / str(compiled_year(now))),
                 "now": now.isoformat(),
             },
-            key=lambda now: f"year-end:{now.year}",
+            key=lambda now: f"year-end:{compiled_year(now)}",
         ),
     ]
 
@@ -200,8 +213,26 @@ def describe_trigger(trigger: BaseTrigger) -> str:
     return str(trigger)
 
 
+def _month_day(value: str) -> tuple[int, int]:
+    month, day = (int(part) for part in value.split("-"))
+    return month, day
+
+
+def _year_of_last(month: int, day: int, on: date) -> int:
+    """The year of the latest ``month``-``day`` on or before ``on``."""
+    return on.year if (on.month, on.day) >= (month, day) else on.year - 1
+
+
+def _year_of_nearest(month: int, day: int, on: date) -> int:
+    """The year of the ``month``-``day`` nearest to ``on``, before or after it."""
+    return min(
+        (on.year - 1, on.year, on.year + 1),
+        key=lambda year: abs((date(year, month, day) - on).days),
+    )
+
+
 def _day_after(month_day: str) -> tuple[int, int]:
-    month, day = (int(part) for part in month_day.split("-"))
+    month, day = _month_day(month_day)
     after = date(2023, month, day) + timedelta(days=1)
     return after.month, after.day
 

@@ -342,3 +342,16 @@ def test_the_lock_session_has_the_server_drop_a_vanished_leader(make_app, databa
         "tcp_user_timeout": "25000",
         "statement_timeout": "10s",
     }
+
+
+def test_a_year_end_run_made_up_after_new_year_compiles_the_old_year(make_app) -> None:
+    app = make_app()
+    year_end, lookback = specs(app, "year-end", "lookback")
+    on_time, made_up = at(2026, 12, 10, 10, 0), at(2027, 1, 2, 9, 0)
+    assert year_end.parameters(on_time)["year"] == year_end.parameters(made_up)["year"] == 2026
+    assert year_end.key(made_up) == "year-end:2026"
+    assert year_end.parameters(made_up)["out_dir"].endswith("2026")
+    assert lookback.key(at(2026, 11, 21, 9, 0)) == lookback.key(made_up) == "lookback:2026"
+    january = make_app(compile_on="01-15")  # compiles the year just ended
+    [early] = specs(january, "year-end")
+    assert early.key(at(2027, 1, 15, 10, 0)) == "year-end:2026"
