@@ -47,9 +47,16 @@ class WeeklyOverview:
     silent_units: list[str] = field(default_factory=list)  # overdue, and nothing this week
 
     @property
+    def overdue_count(self) -> int:
+        """Overdue items counted once per unit, however many obligations each has overdue
+        (as the dashboard counts them)."""
+        return len({(line.unit, line.number) for line in self.overdue})
+
+    @property
     def overdue_units(self) -> list[tuple[str, int]]:
-        """Units with overdue obligations, most first."""
-        return Counter(line.unit for line in self.overdue).most_common()
+        """Units with overdue items, most first, each item counted once."""
+        items = {(line.unit, line.number) for line in self.overdue}
+        return Counter(unit for unit, _ in items).most_common()
 
 
 @dataclass
