@@ -8,7 +8,9 @@ by httpx over HTTP, on SQLite and on PostgreSQL. ``DUBAN_SCREENSHOTS=docs/screen
 
 import os
 import re
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -29,6 +31,7 @@ from web_support import serving
 
 from flows.app import App
 from flows.cli import app as cli_app
+from flows.web import auth
 from flows.web.app import create_web_app
 from flows.web.auth import LoginThrottle, safe_next
 from flows.web.links import issue_link
@@ -542,9 +545,51 @@ def test_the_throttle_forgets_failures_after_its_window() -> None:
     assert throttle.retry_after(throttle.keys("WANG", "10.0.0.2")) == pytest.approx(30)
     clock[0] += 31
     assert throttle.retry_after(keys) is None
-    throttle.failed(keys)
-    throttle.succeeded(keys[0])
+    assert throttle.reserve(keys) is None
+    throttle.succeeded(keys)
     assert throttle.retry_after(keys) is None
+
+
+def test_a_try_is_counted_before_its_password_is_checked() -> None:
+    throttle = LoginThrottle(per_name=2, per_client=10, window=60, clock=lambda: 1000.0)
+    keys = throttle.keys("wang", "10.0.0.1")
+    assert throttle.reserve(keys) is None and throttle.reserve(keys) is None
+    assert throttle.reserve(keys) == pytest.approx(1.0)  # two under way: the third waits
+    throttle.released(keys)  # one ended in an error: not counted
+    throttle.failed(keys)
+    assert throttle.reserve(keys) is None
+    throttle.failed(keys)
+    assert throttle.reserve(keys) == pytest.approx(60)
+
+
+def test_parallel_guesses_get_no_more_password_checks_than_the_limit(
+    make_app, seed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app()
+    prepare(app, seed)
+    web = create_web_app(app)
+    web.state.login_throttle = LoginThrottle(per_name=5, per_client=30, failure_delay=0)
+    checked: list[str] = []
+
+    def slow_check(*args, **kwargs):  # type: ignore[no-untyped-def]
+        checked.append(args[1])
+        time.sleep(0.5)  # every guess is still being checked when the last one arrives
+        return verify_login(*args, **kwargs)
+
+    monkeypatch.setattr(auth, "verify_login", slow_check)
+    with serving(web) as base, httpx.Client(base_url=base) as client:
+        token = TOKEN.search(client.get("/login").text).group(1)  # type: ignore[union-attr]
+        cookies = dict(client.cookies)
+
+        def guess(number: int) -> int:
+            form = {"username": USER, "password": f"guess {number}", "csrf_token": token}
+            with httpx.Client(base_url=base, cookies=cookies, timeout=30) as own:
+                return own.post("/login", data=form).status_code
+
+        with ThreadPoolExecutor(max_workers=15) as pool:
+            statuses = sorted(pool.map(guess, range(15)))
+    assert len(checked) == 5
+    assert statuses == [401] * 5 + [429] * 10
 
 
 def test_the_workflow_steps_record_the_coordinator(site: Site) -> None:

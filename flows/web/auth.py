@@ -10,8 +10,9 @@
   field matches (compared in constant time). The login form is protected too.
 - Guessing: each failed login waits a moment before the answer, and after ``per_name`` failures
   for one user name (or ``per_client`` from one address) within ``window`` seconds further tries
-  are refused until the window passes, whether or not the name exists. The answer never says
-  whether a name exists.
+  are refused until the window passes, whether or not the name exists. A try is counted before
+  its password is checked, so guesses sent in parallel get no more checks than that. The answer
+  never says whether a name exists.
 """
 
 import asyncio
@@ -214,7 +215,14 @@ def safe_next(value: str | None) -> str:
 
 class LoginThrottle:
     """Failed logins per user name and per client address, in a sliding window (in memory: one
-    process's view, which is what `duban web` runs)."""
+    process's view, which is what `duban web` runs).
+
+    A try is counted before its password is checked (:meth:`reserve`), so guesses sent in
+    parallel cannot all get through before the first failure is noted: at most ``per_name``
+    checks of one name (``per_client`` from one address) are under way or failed in a window.
+    The try then ends as :meth:`failed` (it stays counted), :meth:`succeeded` (it is released,
+    and so are the name's earlier failures) or :meth:`released` (an error: it does not count).
+    """
 
     def __init__(
         self,
@@ -229,6 +237,7 @@ class LoginThrottle:
         self.window, self.failure_delay = window, failure_delay
         self._clock = clock
         self._failures: dict[str, deque[float]] = {}
+        self._pending: dict[str, int] = {}  # tries reserved and not yet decided
         self._lock = threading.Lock()
 
     @staticmethod
@@ -240,27 +249,59 @@ class LoginThrottle:
 
     def retry_after(self, keys: tuple[str, ...]) -> float | None:
         """Seconds until ``keys`` may try again, or None if they may try now."""
-        now = self._clock()
-        waits = []
         with self._lock:
-            for key in keys:
-                recent = self._recent(key, now)
-                if len(recent) >= self._limit(key):
-                    waits.append(recent[0] + self.window - now)
-        return max(waits) if waits else None
+            return self._wait(keys, self._clock())
+
+    def reserve(self, keys: tuple[str, ...]) -> float | None:
+        """Count a try for ``keys`` before its password is checked: None when it may go ahead
+        (the caller must then end it with failed, succeeded or released), else the seconds to
+        wait (nothing is counted)."""
+        now = self._clock()
+        with self._lock:
+            wait = self._wait(keys, now)
+            if wait is None:
+                for key in keys:
+                    self._pending[key] = self._pending.get(key, 0) + 1
+            return wait
 
     def failed(self, keys: tuple[str, ...]) -> None:
+        """The reserved try failed: it counts in the window from now."""
         now = self._clock()
         with self._lock:
+            self._settle(keys)
             for key in keys:
                 self._recent(key, now).append(now)
             if len(self._failures) > 10_000:  # forget keys with nothing recent
                 for key in [k for k, v in self._failures.items() if not self._prune(v, now)]:
                     del self._failures[key]
 
-    def succeeded(self, name_key: str) -> None:
+    def succeeded(self, keys: tuple[str, ...]) -> None:
+        """The reserved try logged in: released, and the name's failures are forgotten."""
         with self._lock:
-            self._failures.pop(name_key, None)
+            self._settle(keys)
+            self._failures.pop(keys[0], None)
+
+    def released(self, keys: tuple[str, ...]) -> None:
+        """The reserved try ended in an error before any answer: it does not count."""
+        with self._lock:
+            self._settle(keys)
+
+    def _wait(self, keys: tuple[str, ...], now: float) -> float | None:
+        waits = []
+        for key in keys:
+            recent = self._recent(key, now)
+            if len(recent) + self._pending.get(key, 0) >= self._limit(key):
+                # A try still under way holds its place until it is decided: a moment.
+                waits.append(recent[0] + self.window - now if recent else 1.0)
+        return max(waits) if waits else None
+
+    def _settle(self, keys: tuple[str, ...]) -> None:
+        for key in keys:
+            left = self._pending.get(key, 0) - 1
+            if left > 0:
+                self._pending[key] = left
+            else:
+                self._pending.pop(key, None)
 
     def _recent(self, key: str, now: float) -> deque[float]:
         recent = self._failures.setdefault(key, deque())
@@ -304,7 +345,7 @@ async def login(
     client = request.client.host if request.client else "unknown"
     keys = throttle.keys(username, client)
     context = {"next": safe_next(next), "username": username}
-    wait = throttle.retry_after(keys)
+    wait = throttle.reserve(keys)  # counted before the check: parallel guesses queue here
     if wait is not None:
         minutes = max(1, int(wait // 60) + 1)
         response = page(
@@ -325,12 +366,16 @@ async def login(
             who = SignedIn(found.id, found.username, found.display_name)  # type: ignore[arg-type]
             return who, credential_mark(found.password_hash)
 
-    checked = await run_in_threadpool(check)
+    try:
+        checked = await run_in_threadpool(check)
+    except BaseException:
+        throttle.released(keys)
+        raise
     if checked is None:
         throttle.failed(keys)
         await asyncio.sleep(throttle.failure_delay)
         return page(request, "login.html", {**context, "error": LOGIN_FAILED}, status_code=401)
-    throttle.succeeded(keys[0])
+    throttle.succeeded(keys)
     coordinator, mark = checked
     request.session.clear()  # a new session: nothing from before the login carries over
     request.session[SESSION_USER] = coordinator.id
