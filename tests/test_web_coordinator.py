@@ -36,7 +36,14 @@ from flows.web.app import create_web_app
 from flows.web.auth import LoginThrottle, safe_next
 from flows.web.links import issue_link
 from tracking import coordinators
-from tracking.coordinators import create_coordinator, set_active, set_password, verify_login
+from tracking.coordinators import (
+    create_coordinator,
+    end_sessions,
+    get_coordinator,
+    set_active,
+    set_password,
+    verify_login,
+)
 from tracking.dashboard import build_dashboard, item_timeline, reply_latency
 from tracking.db import transaction
 from tracking.errors import ConflictError, InputError
@@ -744,6 +751,36 @@ def test_a_disabled_account_or_a_new_password_ends_the_session(site: Site) -> No
         assert client.get("/").headers["location"] == "/login"
 
 
+def test_logging_out_ends_every_copy_of_the_session(site: Site) -> None:
+    with http_login(site) as client:
+        copied = dict(client.cookies)  # e.g. taken from the browser by someone else
+        token = TOKEN.search(client.get("/").text).group(1)  # type: ignore[union-attr]
+        assert client.post("/logout", data={"csrf_token": token}).status_code == 303
+    with httpx.Client(base_url=site.base, cookies=copied, follow_redirects=False) as replay:
+        response = replay.get("/items")
+        assert (response.status_code, response.headers["location"]) == (
+            303,
+            "/login?next=%2Fitems",
+        )
+    with http_login(site) as client:  # a new login works, and is out again at its logout
+        assert client.get("/").status_code == 200
+
+
+def test_a_session_ends_eight_hours_after_its_login_however_busy(site: Site) -> None:
+    login = datetime(2022, 6, 15, 8, 0, tzinfo=SHANGHAI)
+    with time_machine.travel(login, tick=True) as clock, http_login(site) as client:
+        token = TOKEN.search(client.get("/").text).group(1)  # type: ignore[union-attr]
+        for hours in (3, 3, 1.9):
+            clock.shift(timedelta(hours=hours))
+            # A step leaves a message for the next page: the cookie is signed anew.
+            resumed = client.post("/pause", data={"csrf_token": token, "action": "resume"})
+            assert resumed.status_code == 303 and "set-cookie" in resumed.headers
+            assert client.get("/").status_code == 200
+        clock.shift(timedelta(minutes=7))  # 8 hours after the login
+        response = client.get("/")
+        assert (response.status_code, response.headers["location"]) == (303, "/login")
+
+
 # --- the read models and the accounts -----------------------------------------------------------
 
 
@@ -861,11 +898,15 @@ def test_accounts_are_created_checked_and_disabled(engine) -> None:
         assert verify_login(session, "wang", PASSWORD, now=NOW) is not None
         assert verify_login(session, "wang", "wrong password", now=NOW) is None
         assert verify_login(session, "nobody", PASSWORD, now=NOW) is None
+        assert created.session_epoch == 0
+        end_sessions(session, created.id)  # type: ignore[arg-type]
+        set_password(session, "wang", "another long password", now=NOW, actor="test")
         set_active(session, "wang", False, now=NOW, actor="test")
-        assert verify_login(session, "wang", PASSWORD, now=NOW) is None
+        assert verify_login(session, "wang", "another long password", now=NOW) is None
+        assert get_coordinator(session, "wang").session_epoch == 3  # each ended the sessions
     with transaction(engine) as session:
         actions = [e.action for e in session.exec(select(Event).order_by(Event.id))]
-    assert actions == ["coordinator.create", "coordinator.disable"]
+    assert actions == ["coordinator.create", "coordinator.password", "coordinator.disable"]
 
 
 def test_a_weaker_hash_is_replaced_at_login(engine) -> None:

@@ -1,5 +1,9 @@
 """Coordinator accounts: the people who log in to the web pages. Create, list, disable, set a
-password, and check one at login.
+password, check one at login, and end its sessions.
+
+Each web session keeps the account's ``session_epoch`` from its login and is good only while the
+account still has it: a new password, disabling the account and logging out raise it, which ends
+every session made before (on every browser), whatever the browser keeps.
 
 Passwords are hashed with argon2id (argon2-cffi's defaults); only the hash is stored. Checking a
 login costs one hash whether or not the account exists, so the time taken does not tell.
@@ -71,11 +75,13 @@ def set_password(
     actor: str,
     hasher: PasswordHasher | None = None,
 ) -> Coordinator:
-    """Replace the account's password (the old one stops working at once)."""
+    """Replace the account's password (the old one stops working at once, and so does every
+    session)."""
     hasher = hasher or HASHER
     coordinator = get_coordinator(session, username)
     check_password(password)
     coordinator.password_hash = hasher.hash(password)
+    coordinator.session_epoch += 1
     session.add(coordinator)
     record_event(
         session,
@@ -91,11 +97,13 @@ def set_password(
 def set_active(
     session: Session, username: str, active: bool, *, now: datetime, actor: str
 ) -> Coordinator:
-    """Disable an account (its sessions end at their next request) or enable it again."""
+    """Disable an account (its sessions end, for good) or enable it again."""
     coordinator = get_coordinator(session, username)
     if coordinator.active == active:
         return coordinator
     coordinator.active = active
+    if not active:
+        coordinator.session_epoch += 1
     session.add(coordinator)
     record_event(
         session,
@@ -108,6 +116,15 @@ def set_active(
         after={"active": active},
     )
     return coordinator
+
+
+def end_sessions(session: Session, coordinator_id: int) -> None:
+    """End every session of the account (logging out): the sessions' epoch is no longer its.
+    Nothing happens for an account that does not exist."""
+    coordinator = session.get(Coordinator, coordinator_id)
+    if coordinator is not None:
+        coordinator.session_epoch += 1
+        session.add(coordinator)
 
 
 def list_coordinators(session: Session) -> list[Coordinator]:

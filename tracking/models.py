@@ -291,3 +291,9 @@ class Coordinator(SQLModel, table=True):
     active: bool = True
     created_at: datetime
     last_login_at: datetime | None = None
+    session_epoch: int = Field(
+        default=0,
+        sa_column_kwargs={"server_default": text("0")},
+        description="Kept in each web session at login; raising it (log out, disable, a new "
+        "password) ends every session made before.",
+    )

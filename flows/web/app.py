@@ -10,6 +10,7 @@ from flows.web.rendering import page_templates
 from tracking.errors import ConflictError, InputError, NotFoundError, TrackingError
 
 STATUS_OF = {NotFoundError: 404, ConflictError: 409, InputError: 400}
+SESSION_LIFETIME = 8 * 3600  # a working day: a session ends this long after its login
 
 
 def create_web_app(duban: App) -> FastAPI:
@@ -20,7 +21,7 @@ def create_web_app(duban: App) -> FastAPI:
         SessionMiddleware,
         secret_key=secret_key(duban.settings),
         session_cookie="duban_session",
-        max_age=8 * 3600,  # a working day
+        max_age=SESSION_LIFETIME,
         same_site="strict",
         https_only=duban.settings.resolved_web_base_url.startswith("https://"),
     )

@@ -1,10 +1,12 @@
 """Coordinators' login: sessions, CSRF tokens, and slowing down password guessing.
 
 - The session is Starlette's signed cookie (flows.web.app): it holds the coordinator's id, a
-  digest of their password hash, the session's CSRF token and a flash message. Logging in starts
-  a new session (a session made before the login is never promoted); logging out ends it. The
-  account is read again on every request, so a disabled account, or one whose password was
-  changed, is out at its next click.
+  digest of their password hash, the account's session epoch and the time of the login, the
+  session's CSRF token and a flash message. Logging in starts a new session (a session made
+  before the login is never promoted). The account is read again on every request, and the
+  session counts only while the account still has its epoch (tracking.coordinators): logging
+  out, disabling the account or a new password raises it, so every copy of the cookie is out at
+  its next click. A session ends 8 hours after its login however busy it is.
 - CSRF: every session, a signed-in one or not, gets one random token. Every form carries it in a
   hidden field (``csrf_token``) and every POST to these pages is refused with 403 unless the
   field matches (compared in constant time). The login form is protected too.
@@ -32,13 +34,15 @@ from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from flows.web.app import duban_of, render
-from tracking.coordinators import verify_login
+from flows.web.app import SESSION_LIFETIME, duban_of, render
+from tracking.coordinators import end_sessions, verify_login
 from tracking.db import transaction
 from tracking.models import Coordinator
 
 SESSION_USER = "coordinator_id"
 SESSION_MARK = "credential"
+SESSION_EPOCH = "epoch"
+SESSION_LOGIN_AT = "login_at"  # seconds since the epoch (UTC) of the login
 SESSION_CSRF = "csrf"
 SESSION_FLASH = "flash"
 CSRF_FIELD = "csrf_token"
@@ -143,10 +147,18 @@ def signed_in(request: Request) -> SignedIn | None:
     coordinator_id = request.session.get(SESSION_USER)
     if not isinstance(coordinator_id, int):
         return None
-    with transaction(duban_of(request).engine) as session:
+    duban = duban_of(request)
+    login_at = request.session.get(SESSION_LOGIN_AT)
+    if not isinstance(login_at, int | float):
+        return None
+    if duban.now().timestamp() - login_at >= SESSION_LIFETIME:
+        return None  # a working day is over: log in again
+    with transaction(duban.engine) as session:
         coordinator = session.get(Coordinator, coordinator_id)
         if coordinator is None or not coordinator.active:
             return None
+        if request.session.get(SESSION_EPOCH) != coordinator.session_epoch:
+            return None  # logged out (any copy of this session), disabled or a new password
         mark = request.session.get(SESSION_MARK)
         if not isinstance(mark, str) or not hmac.compare_digest(
             mark, credential_mark(coordinator.password_hash)
@@ -358,13 +370,13 @@ async def login(
         return response
     duban = duban_of(request)
 
-    def check() -> tuple[SignedIn, str] | None:
+    def check() -> tuple[SignedIn, str, int] | None:
         with transaction(duban.engine) as session:
             found = verify_login(session, username, password, now=duban.now())
             if found is None:
                 return None
             who = SignedIn(found.id, found.username, found.display_name)  # type: ignore[arg-type]
-            return who, credential_mark(found.password_hash)
+            return who, credential_mark(found.password_hash), found.session_epoch
 
     try:
         checked = await run_in_threadpool(check)
@@ -376,16 +388,23 @@ async def login(
         await asyncio.sleep(throttle.failure_delay)
         return page(request, "login.html", {**context, "error": LOGIN_FAILED}, status_code=401)
     throttle.succeeded(keys)
-    coordinator, mark = checked
+    coordinator, mark, epoch = checked
     request.session.clear()  # a new session: nothing from before the login carries over
     request.session[SESSION_USER] = coordinator.id
     request.session[SESSION_MARK] = mark
+    request.session[SESSION_EPOCH] = epoch
+    request.session[SESSION_LOGIN_AT] = int(duban.now().timestamp())
     csrf_token(request)
     return RedirectResponse(safe_next(next), status_code=303)
 
 
 @router.post("/logout")
 def logout(request: Request) -> Response:
+    """Ends the coordinator's sessions for good: a copy of the cookie no longer signs in."""
+    found = signed_in(request)
+    if found is not None:
+        with transaction(duban_of(request).engine) as session:
+            end_sessions(session, found.id)
     request.session.clear()
     flash(request, "已退出登录。")
     return RedirectResponse("/login", status_code=303)
