@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
+from tempfile import SpooledTemporaryFile
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -26,6 +27,7 @@ from argon2 import PasswordHasher, Type
 from cli_runner import Duban
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
+from starlette import formparsers
 from typer.testing import CliRunner
 from web_support import serving
 
@@ -452,6 +454,56 @@ def test_what_users_typed_is_shown_as_text(site: Site, page) -> None:
 # --- over HTTP --------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def spooled(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many bytes the form parser writes to temporary files (one entry per write)."""
+    writes: list[int] = []
+
+    class Counting(SpooledTemporaryFile):  # type: ignore[type-arg]
+        def write(self, data: bytes) -> int:  # type: ignore[override]
+            writes.append(len(data))
+            return super().write(data)
+
+    monkeypatch.setattr(formparsers, "SpooledTemporaryFile", Counting)
+    return writes
+
+
+def test_a_large_post_is_refused_before_anything_is_kept(site: Site, spooled: list[int]) -> None:
+    big = b"%PDF-" + b"x" * (5 * 1024 * 1024)
+    with httpx.Client(base_url=site.base, follow_redirects=False, timeout=30) as client:
+        token = TOKEN.search(client.get("/login").text).group(1)  # type: ignore[union-attr]
+        form = {"username": USER, "password": PASSWORD, "csrf_token": token}
+        declared = client.post("/login", data=form, files={"file": ("a.pdf", big)})
+        assert declared.status_code == 413
+        assert "提交的内容过大" in declared.text
+        assert declared.headers["x-frame-options"] == "DENY"
+
+        def chunks() -> Iterator[bytes]:  # sent without a length: counted as it comes
+            yield f"csrf_token={token}&username={USER}&password=".encode()
+            for _ in range(80):
+                yield b"x" * 65536
+
+        chunked = client.post(
+            "/login",
+            content=chunks(),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert chunked.status_code == 413
+        assert client.get("/").status_code == 303  # not signed in by either
+    assert spooled == []  # the file was never read
+
+
+def test_a_coordinators_form_may_not_carry_a_file(site: Site, spooled: list[int]) -> None:
+    with httpx.Client(base_url=site.base, follow_redirects=False, timeout=30) as client:
+        token = TOKEN.search(client.get("/login").text).group(1)  # type: ignore[union-attr]
+        form = {"username": USER, "password": PASSWORD, "csrf_token": token}
+        refused = client.post("/login", data=form, files={"file": ("a.txt", b"hello")})
+        assert refused.status_code == 403  # none of these pages' forms
+        assert client.get("/").status_code == 303  # not signed in
+        assert client.post("/login", data=form).status_code == 303
+    assert spooled == []
+
+
 def test_every_page_needs_a_login(site: Site) -> None:
     with httpx.Client(base_url=site.base, follow_redirects=False) as client:
         for path in ("/", "/items?status=open", "/items/1", "/compiled/2022.xlsx"):
@@ -481,6 +533,39 @@ def test_the_pages_may_not_be_framed_cached_or_run_scripts(site: Site) -> None:
             assert "script-src" not in headers["content-security-policy"]  # default-src 'none'
             assert headers["x-frame-options"] == "DENY"
             assert headers["cache-control"] == "no-store"
+
+
+def test_refusals_carry_the_same_headers_and_a_malformed_id_is_not_found(site: Site) -> None:
+    huge = "9" * 20
+    with http_login(site) as client:
+        for path, status in (
+            ("/items/99999", 404),
+            ("/items/²", 404),
+            (f"/items/{huge}", 404),
+            ("/compiled/1999.xlsx", 404),
+            (f"/compiled/{huge}.xlsx", 404),
+            ("/items?year=abc", 400),
+            (f"/items?year={huge}", 400),
+            ("/no/such/page", 404),
+        ):
+            response = client.get(path)
+            assert response.status_code == status, path
+            assert "frame-ancestors 'none'" in response.headers["content-security-policy"], path
+            assert response.headers["cache-control"] == "no-store", path
+            assert response.headers["content-type"].startswith("text/html"), path
+        token = TOKEN.search(client.get("/").text).group(1)  # type: ignore[union-attr]
+        for path in ("/items/²/close", f"/items/{huge}/extend", f"/units/{huge}/snooze"):
+            form = {"csrf_token": token, "expected_version": "1", "lift": "1"}
+            response = client.post(path, data=form)
+            assert response.status_code == 404, path
+            assert response.headers["x-frame-options"] == "DENY"
+        with transaction(site.duban.engine) as session:
+            unit = find_unit(session, "市民政局")
+        lifted = client.post(
+            f"/units/{unit.id}/snooze",
+            data={"csrf_token": token, "lift": "1", "back": "²", "expected_version": unit.version},
+        )
+        assert (lifted.status_code, lifted.headers["location"]) == (303, "/")
 
 
 def test_logging_in_starts_a_new_session_and_goes_only_within_the_site(site: Site) -> None:

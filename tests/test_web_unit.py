@@ -24,11 +24,13 @@ import pytest
 import time_machine
 from pydantic import SecretStr
 from smtp_server import LoopbackSMTP
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import select
 from web_support import serving
 
 from flows import delivery
 from flows.app import App
+from flows.web import unit_pages
 from flows.web.app import create_web_app
 from flows.web.links import (
     EXPIRED,
@@ -446,6 +448,84 @@ def test_uploads_are_checked_by_type_and_size(app: App) -> None:
         assert too_big.status_code == 413 and "附件不能超过10MB" in too_big.text
     assert reports(app) == []
     assert not (uploads_dir(app.settings) / str(unit_id(app, HEALTH))).exists()
+
+
+def files_under(folder: Path) -> list[Path]:
+    return [path for path in folder.rglob("*") if path.is_file()] if folder.exists() else []
+
+
+def test_an_upload_sent_without_a_length_is_cut_off_at_the_limit(app: App) -> None:
+    link = fresh_link(app, HEALTH)
+    with serving(create_web_app(app)) as base, httpx.Client(base_url=base, timeout=60) as client:
+        csrf = csrf_of(client.get(link).text)
+        fields = {"csrf": csrf, "kind": "progress", "claim": "推进中", "text": "大附件"}
+
+        def chunks() -> Iterator[bytes]:  # chunked: no Content-Length to check beforehand
+            for name, value in fields.items():
+                yield (
+                    f'--b\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+                ).encode()
+            yield b'--b\r\nContent-Disposition: form-data; name="attachment"; filename="a.pdf"\r\n'
+            yield b"Content-Type: application/pdf\r\n\r\n%PDF-"
+            for _ in range(16 * 12):  # 12 MB, past the 10 MB limit and its 1 MB of form
+                yield b"0" * 65536
+            yield b"\r\n--b--\r\n"
+
+        response = client.post(
+            f"{link}/items/{item_id(app, '730')}",
+            content=chunks(),
+            headers={"content-type": "multipart/form-data; boundary=b"},
+        )
+        assert response.status_code == 413 and "附件不能超过10MB" in response.text
+        assert response.headers["x-frame-options"] == "DENY"
+    assert reports(app) == [] and files_under(uploads_dir(app.settings)) == []
+
+
+def test_a_malformed_or_huge_id_is_no_record_and_keeps_no_file(app: App) -> None:
+    link = fresh_link(app, HEALTH)
+    with serving(create_web_app(app)) as base, httpx.Client(base_url=base) as client:
+        page = client.get(link).text
+        data = {"csrf": csrf_of(page), "kind": "progress", "claim": "推进中", "text": "进展"}
+        pdf = {"attachment": ("报告.pdf", PDF, "application/pdf")}
+        for target in ("²", "1" * 20, "-1"):
+            response = client.post(f"{link}/items/{target}", data=data, files=pdf)
+            assert response.status_code == 404 and NOT_FOUND in response.text, target
+            assert response.headers["cache-control"] == "no-store"
+            fetched = client.get(f"{link}/files/{target}")
+            assert fetched.status_code == 404 and "没有找到该附件" in fetched.text, target
+        for query in ("saved=²", f"saved={'9' * 20}", "sheet=²-1-1"):
+            assert client.get(f"{link}?{query}").status_code == 200, query
+    assert reports(app) == [] and files_under(uploads_dir(app.settings)) == []
+
+
+def test_a_report_that_fails_keeps_no_file_and_a_race_is_told_in_chinese(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    link = fresh_link(app, HEALTH)
+    target = f"{link}/items/{item_id(app, '730')}"
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("the database went away")
+
+    def raced(*args, **kwargs):  # type: ignore[no-untyped-def]
+        # What SQLAlchemy raises when the row moved on since it was read.
+        raise StaleDataError("UPDATE statement on table 'assignment' expected 1 row; 0 matched")
+
+    with serving(create_web_app(app)) as base, httpx.Client(base_url=base) as client:
+        data = {"kind": "progress", "claim": "推进中", "text": "进展"}
+        pdf = {"attachment": ("报告.pdf", PDF, "application/pdf")}
+        csrf = csrf_of(client.get(link).text)
+        monkeypatch.setattr(unit_pages, "submit_report", broken)
+        # The server closes the connection after a 500: a connection of its own.
+        failed = httpx.post(f"{base}{target}", data={**data, "csrf": csrf}, files=pdf)
+        assert failed.status_code == 500
+        assert files_under(uploads_dir(app.settings)) == []
+        monkeypatch.setattr(unit_pages, "submit_report", raced)
+        stale = client.post(target, data={**data, "csrf": csrf}, files=pdf)
+        assert stale.status_code == 409
+        assert "该事项刚刚被他人更新，请刷新页面后重新提交。" in stale.text
+        assert "reload" not in stale.text
+    assert reports(app) == [] and files_under(uploads_dir(app.settings)) == []
 
 
 def test_revoking_raises_the_version_with_an_event(app: App, duban) -> None:

@@ -33,8 +33,9 @@ from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
-from flows.web.app import SESSION_LIFETIME, duban_of, render
+from flows.web.app import SECURITY_HEADERS, SESSION_LIFETIME, duban_of, render
 from tracking.coordinators import end_sessions, verify_login
 from tracking.db import transaction
 from tracking.models import Coordinator
@@ -46,23 +47,11 @@ SESSION_LOGIN_AT = "login_at"  # seconds since the epoch (UTC) of the login
 SESSION_CSRF = "csrf"
 SESSION_FLASH = "flash"
 CSRF_FIELD = "csrf_token"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+MAX_FIELDS = 32  # the largest form here has about ten
 CSRF_REFUSED = "请求未通过安全校验（缺少或无效的表单令牌），已拒绝。请返回上一页，刷新后重新提交。"
 LOGIN_FAILED = "用户名或密码不正确。"
 LOGIN_LIMITED = "登录失败次数过多，请 {minutes} 分钟后再试。"
-
-
-# The pages run no script and load nothing from elsewhere; they must not be framed (their
-# forms act), nor kept in a cache (they hold the session's CSRF token and the records).
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
 
 
 class LoginRequired(Exception):
@@ -79,13 +68,16 @@ class CsrfRefused(Exception):
 
 class CoordinatorRoute(APIRoute):
     """Answers :class:`LoginRequired` with a redirect and :class:`CsrfRefused` with a 403 page,
-    wherever the dependencies raise them."""
+    wherever the dependencies raise them. A post's form is read here first, with no room for a
+    file (these forms take none): what FastAPI reads for the form fields is this form."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def guarded(request: Request) -> Response:
             try:
+                if request.method not in SAFE_METHODS:
+                    await form_without_files(request)
                 response = await handler(request)
             except LoginRequired as exc:
                 target = "/login" if exc.next_path in ("", "/") else login_url(exc.next_path)
@@ -110,15 +102,21 @@ def csrf_token(request: Request) -> str:
     return token
 
 
+async def form_without_files(request: Request) -> FormData:
+    """The post's form, read once (later reads get the same), refused with :class:`CsrfRefused`
+    when it is none of these pages' forms: a file in it, too many fields, broken."""
+    try:
+        return await request.form(max_files=0, max_fields=MAX_FIELDS)
+    except Exception:
+        raise CsrfRefused from None
+
+
 async def check_csrf(request: Request) -> None:
     """Dependency: a POST must carry the session's token in the ``csrf_token`` form field."""
-    if request.method in ("GET", "HEAD", "OPTIONS"):
+    if request.method in SAFE_METHODS:
         return
     expected = request.session.get(SESSION_CSRF)
-    try:
-        sent = (await request.form()).get(CSRF_FIELD)
-    except Exception:  # not a form at all (a JSON body, a broken multipart): no token
-        sent = None
+    sent = (await form_without_files(request)).get(CSRF_FIELD)
     if not (
         isinstance(expected, str)
         and isinstance(sent, str)

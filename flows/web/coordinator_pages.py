@@ -20,7 +20,7 @@ from fastapi.responses import RedirectResponse
 from sqlmodel import Session, select
 
 from flows.app import App
-from flows.web.app import STATUS_OF, duban_of
+from flows.web.app import STATUS_OF, duban_of, record_id
 from flows.web.auth import (
     CoordinatorRoute,
     CurrentCoordinator,
@@ -195,19 +195,20 @@ class Part:
 
 
 @pages.get("/items/{item_id}")
-def item_page(request: Request, item_id: int, user: CurrentCoordinator) -> Response:
+def item_page(request: Request, item_id: str, user: CurrentCoordinator) -> Response:
     duban = duban_of(request)
     today = duban.today()
     policy = duban.policy
+    number = _item_id(item_id)
     with transaction(duban.engine) as session:
-        item = find_item(session, ItemRef(item_id=item_id))
+        item = find_item(session, ItemRef(item_id=number))
         (view,) = list_items(
             session,
             as_of=today,
             policy=policy,
             calendar=duban.calendar,
             interval_days=duban.settings.report_interval_days,
-            item_id=item_id,
+            item_id=number,
         )
         owes = {a.unit: a.owes for a in view.assignments}
         parts = [
@@ -227,7 +228,7 @@ def item_page(request: Request, item_id: int, user: CurrentCoordinator) -> Respo
             for assignment, unit in session.exec(
                 select(Assignment, Unit)
                 .join(Unit, Assignment.unit_id == Unit.id)
-                .where(Assignment.item_id == item_id)
+                .where(Assignment.item_id == number)
                 .order_by(Assignment.id)
             )
         ]
@@ -236,7 +237,7 @@ def item_page(request: Request, item_id: int, user: CurrentCoordinator) -> Respo
         names = sorted(session.exec(select(Unit.name)).all())
         other_units = [name for name in names if name not in assigned]
         deadlines = item_deadlines(session, item, policy=policy, calendar=duban.calendar)
-        timeline = item_timeline(session, item_id)
+        timeline = item_timeline(session, number)
     lead = next((p for p in parts if p.role == Role.LEAD and p.active), None)
     cap = policy.deadlines.extension_max_months
     return page(
@@ -271,18 +272,19 @@ def item_page(request: Request, item_id: int, user: CurrentCoordinator) -> Respo
 Step = Callable[[Session, FollowUpItem, App], str]
 
 
-def _on_item(request: Request, item_id: int, user: SignedIn, step: Step) -> Response:
+def _on_item(request: Request, item_id: str, user: SignedIn, step: Step) -> Response:
     """Run ``step`` on the item in one transaction; back to the item page with its message, or
     the refusal as a page with the error's status (409 for a stale form)."""
     duban = duban_of(request)
     try:
+        number = _item_id(item_id)
         with transaction(duban.engine) as session:
-            item = find_item(session, ItemRef(item_id=item_id))
+            item = find_item(session, ItemRef(item_id=number))
             message = step(session, item, duban)
     except TrackingError as exc:
         return _refused(request, user, exc)
     flash(request, message)
-    return RedirectResponse(f"/items/{item_id}", status_code=303)
+    return RedirectResponse(f"/items/{number}", status_code=303)
 
 
 def _refused(request: Request, user: SignedIn, exc: TrackingError) -> Response:
@@ -296,7 +298,7 @@ def _refused(request: Request, user: SignedIn, exc: TrackingError) -> Response:
 @pages.post("/items/{item_id}/reassign")
 def reassign_step(
     request: Request,
-    item_id: int,
+    item_id: str,
     user: CurrentCoordinator,
     expected_version: FormText = "",
     from_unit: FormText = "",
@@ -329,7 +331,7 @@ def reassign_step(
 @pages.post("/items/{item_id}/extend")
 def extend_step(
     request: Request,
-    item_id: int,
+    item_id: str,
     user: CurrentCoordinator,
     expected_version: FormText = "",
     months: FormText = "",
@@ -362,7 +364,7 @@ def extend_step(
 @pages.post("/items/{item_id}/reply")
 def reply_step(
     request: Request,
-    item_id: int,
+    item_id: str,
     user: CurrentCoordinator,
     expected_version: FormText = "",
     reply_class: FormText = "",
@@ -397,7 +399,7 @@ def reply_step(
 @pages.post("/items/{item_id}/rate")
 def rate_step(
     request: Request,
-    item_id: int,
+    item_id: str,
     user: CurrentCoordinator,
     expected_version: FormText = "",
     rating: FormText = "",
@@ -426,7 +428,7 @@ def rate_step(
 @pages.post("/items/{item_id}/close")
 def close_step(
     request: Request,
-    item_id: int,
+    item_id: str,
     user: CurrentCoordinator,
     expected_version: FormText = "",
     reason: FormText = "",
@@ -455,7 +457,7 @@ def close_step(
 @pages.post("/units/{unit_id}/snooze")
 def snooze_step(
     request: Request,
-    unit_id: int,
+    unit_id: str,
     user: CurrentCoordinator,
     expected_version: FormText = "",
     until: FormText = "",
@@ -490,7 +492,7 @@ def snooze_step(
 @pages.post("/units/{unit_id}/revoke-link")
 def revoke_link_step(
     request: Request,
-    unit_id: int,
+    unit_id: str,
     user: CurrentCoordinator,
     reason: FormText = "",
     back: FormText = "",
@@ -536,14 +538,17 @@ def pause_step(
 
 
 @pages.get("/compiled/{year}.xlsx")
-def compiled_table(request: Request, year: int, user: CurrentCoordinator) -> Response:
+def compiled_table(request: Request, year: str, user: CurrentCoordinator) -> Response:
     """The year's summary table, compiled now (as `duban compile` does, without Prefect)."""
     duban = duban_of(request)
+    number = record_id(year)
+    if number is None:
+        raise NotFoundError(f"没有“{year}”年的汇总表。")
     with transaction(duban.engine) as session:
-        rows = summary_rows(session, year=year)
+        rows = summary_rows(session, year=number)
     if not rows:
-        raise NotFoundError(f"{year} 年没有跟踪落实事项，无法生成汇总表。")
-    title = summary_title(rows, year=year)
+        raise NotFoundError(f"{number} 年没有跟踪落实事项，无法生成汇总表。")
+    title = summary_title(rows, year=number)
     with tempfile.TemporaryDirectory(prefix="duban-compiled-") as folder:
         path = Path(folder) / f"summary-{year}.xlsx"
         write_xlsx(rows, path, title)
@@ -570,11 +575,8 @@ def _required(value: str, label: str) -> None:
 
 
 def _positive(value: str, label: str) -> int:
-    try:
-        number = int(value.strip())
-    except ValueError:
-        raise InputError(f"{label}应为正整数。") from None
-    if number < 1:
+    number = record_id(value.strip())
+    if number is None or number < 1:
         raise InputError(f"{label}应为正整数。")
     return number
 
@@ -593,10 +595,18 @@ def _date(value: str, label: str, duban: App, *, required: bool = False) -> date
 def _year(value: str) -> int | None:
     if not value.strip():
         return None
-    try:
-        return int(value)
-    except ValueError:
-        raise InputError("年度应为四位数字，例如 2023。") from None
+    year = record_id(value.strip())
+    if year is None:
+        raise InputError("年度应为四位数字，例如 2023。")
+    return year
+
+
+def _item_id(value: str) -> int:
+    """The item id of a URL; NotFoundError for what is no id at all."""
+    number = record_id(value)
+    if number is None:
+        raise NotFoundError("未找到相关记录。")
+    return number
 
 
 def _unit(session: Session, name: str) -> Unit:
@@ -606,8 +616,9 @@ def _unit(session: Session, name: str) -> Unit:
     return unit
 
 
-def _unit_by_id(session: Session, unit_id: int) -> Unit:
-    unit = session.get(Unit, unit_id)
+def _unit_by_id(session: Session, unit_id: str) -> Unit:
+    number = record_id(unit_id)
+    unit = session.get(Unit, number) if number is not None else None
     if unit is None:
         raise NotFoundError(f"没有编号为 {unit_id} 的单位。")
     return unit
@@ -629,7 +640,8 @@ def _lead_unit(session: Session, item: FollowUpItem) -> Unit:
 
 
 def _back(value: str) -> str:
-    return f"/items/{int(value)}" if value.strip().isdigit() else "/"
+    number = record_id(value.strip())
+    return f"/items/{number}" if number is not None else "/"
 
 
 def _years(session: Session) -> list[int]:

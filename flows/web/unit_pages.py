@@ -14,15 +14,19 @@ not from another site. Every page is sent with headers that keep it out of cache
 Referer headers, and with a policy that runs no script at all.
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
+from starlette.datastructures import FormData
 
 from flows.app import App
-from flows.web.app import duban_of, render
+from flows.delivery import stage_label
+from flows.web.app import SECURITY_HEADERS, duban_of, record_id, render
 from flows.web.links import LinkRefused, check_form_token, form_token, unit_of_link
 from flows.web.uploads import (
     ATTACHMENTS,
@@ -31,11 +35,9 @@ from flows.web.uploads import (
     SPREADSHEETS_NOTE,
     StoredFile,
     discard,
-    max_bytes,
     read_upload,
     store_upload,
     stored_path,
-    too_large,
     uploads_dir,
 )
 from tracking.collect import collect_sheet
@@ -55,18 +57,6 @@ from tracking.unit_reports import (
 
 router = APIRouter()
 
-HEADERS = {
-    "Cache-Control": "no-store",
-    # Same-origin requests keep their Origin header (checked on every post); the link never
-    # leaves the site in a Referer.
-    "Referrer-Policy": "same-origin",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-}
 KIND_LABELS = {
     UpdateKind.PROGRESS: "落实进展",
     UpdateKind.FINAL: "最终反馈",
@@ -80,14 +70,13 @@ SOURCE_LABELS = {
 }
 ROLE_LABELS = {Role.LEAD: "主办", Role.CO: "协办"}
 CROSS_SITE = "提交未被接受：请从本单位的填报页面提交。"
-FORM_OVERHEAD_BYTES = 1024 * 1024  # the text fields and multipart framing around a file
+STALE = "该事项刚刚被他人更新，请刷新页面后重新提交。"
 
 
-# ---- Spreadsheet return (ISSUE 5): the place to wire tracking.collect.collect_sheet ----------
-def _collect_sheet(duban: App, unit_id: int, stored: StoredFile) -> str:
+def _collect_sheet(duban: App, unit_id: int, stored: StoredFile) -> tuple[int, int, int]:
     """Record what unit ``unit_id`` filled in on its returned spreadsheet (kept at
     ``stored.path`` under the upload folder), each report pointing at the file; returns the
-    counts for the confirmation, as ``recorded-unchanged-empty``. A TrackingError (row-level
+    counts for the confirmation: recorded, unchanged, empty. A TrackingError (row-level
     problems, another unit's sheet) records nothing and is shown to the unit."""
     now = duban.now()
     with transaction(duban.engine) as session:
@@ -107,10 +96,7 @@ def _collect_sheet(duban: App, unit_id: int, stored: StoredFile) -> str:
             if update is not None:
                 update.source = "web"
                 update.attachment_path, update.attachment_name = stored.path, stored.name
-        return f"{len(report.recorded)}-{report.unchanged}-{report.empty}"
-
-
-# ----------------------------------------------------------------------------------------------
+        return len(report.recorded), report.unchanged, report.empty
 
 
 @router.get("/u/{token}", response_class=HTMLResponse, name="unit_page")
@@ -138,27 +124,18 @@ def unit_page(
 
 @router.post("/u/{token}/items/{item_id}", name="unit_report")
 async def post_report(request: Request, token: str, item_id: str) -> Response:
-    duban = duban_of(request)
-    settings = duban.settings
-    now = duban.now()
-    try:
-        _refuse_cross_site(request)
-        unit_id = await run_in_threadpool(_unit_id, duban, token)
-    except LinkRefused as exc:
-        return _refused(request, exc)
-    if not item_id.isdigit():
+    number = record_id(item_id)
+    if number is None:
         return _error(request, NOT_FOUND, 404)
-    if _declared_length(request) > max_bytes(settings) + FORM_OVERHEAD_BYTES:
-        return _error(request, str(too_large(settings)), 413)
-    form = await request.form(max_files=1, max_fields=16)
     try:
-        check_form_token(settings, token, _field(form, "csrf"), now=now)
+        post = await _read_post(request, token, max_fields=16)
     except LinkRefused as exc:
         return _refused(request, exc)
-
+    duban, settings, form = post.duban, post.duban.settings, post.form
     values = {name: _field(form, name) for name in ("kind", "claim", "reply_class", "text")}
     values["text"] = values["text"].replace("\r\n", "\n")  # a form sends CRLF line ends
     stored: StoredFile | None = None
+    kept = False  # the file stays only with a report that points at it
     try:
         if values["kind"] not in {kind.value for kind in KIND_LABELS}:
             raise InputError("请选择报送类型。")
@@ -172,7 +149,7 @@ async def post_report(request: Request, token: str, item_id: str) -> Response:
         upload = form.get("attachment")
         if upload is not None and not isinstance(upload, str) and upload.filename:
             data = await read_upload(settings, upload)
-            stored = store_upload(settings, unit_id, upload.filename, data)
+            stored = store_upload(settings, post.unit_id, upload.filename, data)
             report = UnitReport(
                 kind=report.kind,
                 text=report.text,
@@ -182,36 +159,35 @@ async def post_report(request: Request, token: str, item_id: str) -> Response:
                 attachment_name=stored.name,
                 attachment_bytes=stored.size,
             )
-        update_id, duplicate = await run_in_threadpool(_record, duban, token, int(item_id), report)
+        update_id, duplicate = await run_in_threadpool(_record, duban, token, number, report)
+        kept = not duplicate
     except LinkRefused as exc:  # revoked while the form was being sent
-        discard(settings, stored)
         return _refused(request, exc)
     except NotFoundError:
-        discard(settings, stored)
         return _error(request, NOT_FOUND, 404)
     except TrackingError as exc:
-        discard(settings, stored)
         status = 409 if isinstance(exc, ConflictError) else 400
         return await run_in_threadpool(
-            _page_again, request, duban, token, int(item_id), str(exc), values, status
+            _page_again, request, duban, token, number, _unit_words(exc), values, status
         )
     finally:
+        if not kept:
+            discard(settings, stored)
         await form.close()
-    if duplicate:
-        discard(settings, stored)
     page = request.app.url_path_for("unit_page", token=token)
-    return RedirectResponse(f"{page}?saved={update_id}#item-{item_id}", status_code=303)
+    return RedirectResponse(f"{page}?saved={update_id}#item-{number}", status_code=303)
 
 
 @router.get("/u/{token}/files/{update_id}", name="unit_file")
 def unit_file(request: Request, token: str, update_id: str) -> Response:
     duban = duban_of(request)
+    number = record_id(update_id)
     with transaction(duban.engine) as session:
         try:
             unit = unit_of_link(session, duban.settings, token, now=duban.now())
         except LinkRefused as exc:
             return _refused(request, exc)
-        update = session.get(ProgressUpdate, int(update_id)) if update_id.isdigit() else None
+        update = session.get(ProgressUpdate, number) if number is not None else None
     if update is None or update.unit_id != unit.id or not update.attachment_path:
         return _error(request, "没有找到该附件。", 404)
     path = stored_path(duban.settings, update.attachment_path)
@@ -221,49 +197,77 @@ def unit_file(request: Request, token: str, update_id: str) -> Response:
         path,
         filename=update.attachment_name or path.name,
         content_disposition_type="attachment",
-        headers=HEADERS,
+        headers=SECURITY_HEADERS,
     )
 
 
 @router.post("/u/{token}/sheet", name="unit_sheet")
 async def post_sheet(request: Request, token: str) -> Response:
     """The spreadsheet return: the unit's 落实情况填报表, filled in, recorded as its reports."""
-    duban = duban_of(request)
-    settings = duban.settings
-    now = duban.now()
     try:
-        _refuse_cross_site(request)
-        unit_id = await run_in_threadpool(_unit_id, duban, token)
+        post = await _read_post(request, token, max_fields=4)
     except LinkRefused as exc:
         return _refused(request, exc)
-    if _declared_length(request) > max_bytes(settings) + FORM_OVERHEAD_BYTES:
-        return _error(request, str(too_large(settings)), 413)
-    form = await request.form(max_files=1, max_fields=4)
+    duban, settings, form = post.duban, post.duban.settings, post.form
     stored: StoredFile | None = None
+    kept = False  # the file stays only with the reports that point at it
     try:
-        check_form_token(settings, token, _field(form, "csrf"), now=now)
         upload = form.get("sheet")
         if upload is None or isinstance(upload, str) or not upload.filename:
             raise InputError("请选择要上传的表格文件。")
         data = await read_upload(settings, upload)
         stored = store_upload(
             settings,
-            unit_id,
+            post.unit_id,
             upload.filename,
             data,
             allowed=SPREADSHEETS,
             note=SPREADSHEETS_NOTE,
         )
-        counts = await run_in_threadpool(_collect_sheet, duban, unit_id, stored)
+        counts = await run_in_threadpool(_collect_sheet, duban, post.unit_id, stored)
+        kept = counts[0] > 0
     except LinkRefused as exc:
         return _refused(request, exc)
     except TrackingError as exc:
-        discard(settings, stored)
-        return _error(request, str(exc), 409 if isinstance(exc, ConflictError) else 400)
+        return _error(request, _unit_words(exc), 409 if isinstance(exc, ConflictError) else 400)
     finally:
+        if not kept:
+            discard(settings, stored)
         await form.close()
     page = request.app.url_path_for("unit_page", token=token)
-    return RedirectResponse(f"{page}?sheet={counts}#sheet_return", status_code=303)
+    shown = "-".join(str(count) for count in counts)
+    return RedirectResponse(f"{page}?sheet={shown}#sheet_return", status_code=303)
+
+
+@dataclass(frozen=True)
+class _Post:
+    duban: App
+    unit_id: int
+    form: FormData
+
+
+async def _read_post(request: Request, token: str, *, max_fields: int) -> _Post:
+    """The start of every post of a unit: it comes from a page of this site, through a link
+    still valid, and its form (one file at most) carries the signed value its page had.
+    LinkRefused otherwise (the form is closed then)."""
+    duban = duban_of(request)
+    _refuse_cross_site(request)
+    unit_id = await run_in_threadpool(_unit_id, duban, token)
+    form = await request.form(max_files=1, max_fields=max_fields)
+    try:
+        check_form_token(duban.settings, token, _field(form, "csrf"), now=duban.now())
+    except LinkRefused:
+        await form.close()
+        raise
+    return _Post(duban, unit_id, form)
+
+
+def _unit_words(exc: TrackingError) -> str:
+    """What a unit is told of a refusal: the record changed under it is said in Chinese (the
+    message the transaction makes is for the command line)."""
+    if isinstance(exc, ConflictError) and isinstance(exc.__cause__, StaleDataError):
+        return STALE
+    return str(exc)
 
 
 def _unit_id(duban: App, token: str) -> int:
@@ -374,7 +378,7 @@ def _item_context(item: UnitItem, token: str, url: Any) -> dict[str, object]:
             {
                 "label": owed.label,
                 "due": owed.due,
-                "stage": _stage_label(owed.overdue_workdays, owed.days_left),
+                "stage": stage_label(owed),  # type: ignore[arg-type]  # the fields it reads
                 "overdue": bool(owed.overdue_workdays),
             }
             for owed in item.owes
@@ -395,29 +399,21 @@ def _item_context(item: UnitItem, token: str, url: Any) -> dict[str, object]:
     }
 
 
-def _stage_label(overdue_workdays: int, days_left: int) -> str:
-    """The digest's words (flows.delivery.stage_label) for where a deadline stands."""
-    if overdue_workdays:
-        return f"已逾期{overdue_workdays}个工作日"
-    if days_left == 0:
-        return "今日到期"
-    return f"{days_left}个工作日后到期"
-
-
 def _sheet_counts(value: str | None) -> tuple[int, int, int] | None:
     """``recorded-unchanged-empty`` from the redirect after a sheet upload; None otherwise."""
-    parts = (value or "").split("-")
-    if len(parts) != 3 or not all(part.isdigit() for part in parts):
+    counts = [record_id(part) for part in (value or "").split("-")]
+    if len(counts) != 3 or None in counts:
         return None
-    recorded, unchanged, empty = (int(part) for part in parts)
-    return recorded, unchanged, empty
+    recorded, unchanged, empty = counts
+    return recorded, unchanged, empty  # type: ignore[return-value]
 
 
 def _confirmation(session: Session, unit: Unit, saved: str | None) -> dict[str, object] | None:
     """What the page confirms after a report: only one of this unit's own reports."""
-    if not saved or not saved.isdigit():
+    update_id = record_id(saved)
+    if update_id is None:
         return None
-    update = session.get(ProgressUpdate, int(saved))
+    update = session.get(ProgressUpdate, update_id)
     if update is None or update.unit_id != unit.id:
         return None
     return {
@@ -446,11 +442,6 @@ def _refuse_cross_site(request: Request) -> None:
         raise LinkRefused(CROSS_SITE, 403)
 
 
-def _declared_length(request: Request) -> int:
-    value = request.headers.get("content-length", "")
-    return int(value) if value.isdigit() else 0
-
-
 def _field(form: Any, name: str) -> str:
     value = form.get(name)
     return value if isinstance(value, str) else ""
@@ -465,5 +456,5 @@ def _error(request: Request, message: str, status: int) -> Response:
 
 
 def _with_headers(response: Response) -> Response:
-    response.headers.update(HEADERS)
+    response.headers.update(SECURITY_HEADERS)
     return response
