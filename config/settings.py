@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     # The web side (duban web).
     web_host: str = Field("127.0.0.1", description="Where `duban web` listens.")
     web_port: int = Field(8080, ge=1, le=65535)
+    web_forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="The proxies (comma-separated addresses, or *) whose X-Forwarded-For and "
+        "X-Forwarded-Proto `duban web` believes: the client's own address then counts.",
+    )
     web_base_url: str | None = Field(
         None,
         description="The address units open, as they reach it (put in the digests' links); "

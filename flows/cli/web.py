@@ -28,4 +28,13 @@ def web(
             f"{duban.settings.resolved_web_base_url}); Ctrl-C to stop",
             markup=False,
         )
-        uvicorn.run(create_web_app(duban), host=bind_host, port=bind_port, log_level="warning")
+        uvicorn.run(
+            create_web_app(duban),
+            host=bind_host,
+            port=bind_port,
+            log_level="warning",
+            # Behind the HTTPS proxy every request comes from the proxy: the client's address
+            # (what failed logins are counted by) and the scheme are what the proxy says.
+            proxy_headers=True,
+            forwarded_allow_ips=duban.settings.web_forwarded_allow_ips,
+        )
