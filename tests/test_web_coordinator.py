@@ -60,6 +60,7 @@ from tracking.models import (
     FollowUpItem,
     ItemStatus,
     Notification,
+    ProgressUpdate,
     ReminderLog,
     Unit,
     UpdateKind,
@@ -73,6 +74,7 @@ NOW = datetime(2022, 6, 15, 9, 30, tzinfo=SHANGHAI)
 UNITS = Path(__file__).resolve().parent.parent / "config" / "demo" / "units.toml"
 USER, PASSWORD = "wang", "correct horse battery"
 SCRIPT = "<script>alert(1)</script>"
+PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 VERSION = re.compile(r'name="expected_version" value="(\d+)"')
 
@@ -804,6 +806,46 @@ def test_pausing_snoozing_and_revoking_a_link(site: Site) -> None:
     (revoke,) = site.events("unit.link_revoke")
     assert (revoke.actor, revoke.reason) == (USER, "联络员更换")
     assert {e.actor for e in site.events("chase.pause") + site.events("unit.snooze")} == {USER}
+
+
+def test_a_coordinator_downloads_a_units_attachment(site: Site) -> None:
+    item_id = site.item_id("730")
+    with transaction(site.duban.engine) as session:
+        unit = find_unit(session, "市民政局")
+        link = issue_link(
+            site.duban.settings,
+            unit_id=unit.id,  # type: ignore[arg-type]
+            link_version=unit.link_version,
+            now=site.duban.now(),
+        )
+    with httpx.Client(base_url=site.base) as liaison:  # the unit sends a report with a file
+        page = liaison.get(f"/u/{link.token}").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        form = {"csrf": csrf, "kind": "progress", "claim": "推进中", "text": "附上实施方案。"}
+        files = {"attachment": ("实施方案.pdf", PDF, "application/pdf")}
+        sent = liaison.post(f"/u/{link.token}/items/{item_id}", data=form, files=files)
+        assert sent.status_code == 303
+    with transaction(site.duban.engine) as session:
+        (update_id,) = session.exec(
+            select(ProgressUpdate.id).where(ProgressUpdate.attachment_path.is_not(None))  # type: ignore[union-attr]
+        )
+    target = f"/attachments/{update_id}"
+    with httpx.Client(base_url=site.base, follow_redirects=False) as anonymous:
+        refused = anonymous.get(target)
+        assert (refused.status_code, refused.headers["location"]) == (
+            303,
+            f"/login?next=%2Fattachments%2F{update_id}",
+        )
+    with http_login(site) as client:
+        assert f'href="{target}">实施方案.pdf</a>' in client.get("/").text
+        assert f'href="{target}">实施方案.pdf</a>' in client.get(f"/items/{item_id}").text
+        fetched = client.get(target)
+        assert fetched.status_code == 200 and fetched.content == PDF
+        assert fetched.headers["content-disposition"].startswith("attachment;")
+        assert fetched.headers["x-content-type-options"] == "nosniff"
+        assert fetched.headers["cache-control"] == "no-store"
+        for missing in ("99999", "²", "9" * 20):
+            assert client.get(f"/attachments/{missing}").status_code == 404, missing
 
 
 def test_the_compiled_table_downloads(site: Site) -> None:

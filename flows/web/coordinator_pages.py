@@ -1,5 +1,5 @@
 """The coordinators' pages: the dashboard, the item list, an item with its whole timeline, the
-workflow steps on it, and the compiled table.
+workflow steps on it, the files units sent with their reports, and the compiled table.
 
 Every page needs a signed-in coordinator (flows.web.auth) and every form carries the session's
 CSRF token. A step on an item or unit sends back the version the form was made from
@@ -16,7 +16,7 @@ from typing import Annotated
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Request, Response
-from fastapi.responses import RedirectResponse
+from fastapi.responses import FileResponse, RedirectResponse
 from sqlmodel import Session, select
 
 from flows.app import App
@@ -30,6 +30,7 @@ from flows.web.auth import (
     page,
 )
 from flows.web.auth import router as auth_router
+from flows.web.uploads import stored_path
 from tracking.compile import summary_rows, summary_title
 from tracking.dashboard import (
     AUDIENCE_LABELS,
@@ -56,6 +57,7 @@ from tracking.models import (
     Assignment,
     AssignmentStatus,
     FollowUpItem,
+    ProgressUpdate,
     Proposal,
     Role,
     Unit,
@@ -238,6 +240,7 @@ def item_page(request: Request, item_id: str, user: CurrentCoordinator) -> Respo
         other_units = [name for name in names if name not in assigned]
         deadlines = item_deadlines(session, item, policy=policy, calendar=duban.calendar)
         timeline = item_timeline(session, number)
+        attachments = _attachments(session, number)
     lead = next((p for p in parts if p.role == Role.LEAD and p.active), None)
     cap = policy.deadlines.extension_max_months
     return page(
@@ -255,6 +258,7 @@ def item_page(request: Request, item_id: str, user: CurrentCoordinator) -> Respo
             "extension_left": max(0, cap - deadlines.granted_months),
             "extension_cap": cap,
             "timeline": list(reversed(timeline)),
+            "attachments": attachments,
             "classes": policy.reply_classes.classes,
             "ratings": RATINGS,
             "today": today,
@@ -264,6 +268,47 @@ def item_page(request: Request, item_id: str, user: CurrentCoordinator) -> Respo
             "audience_labels": AUDIENCE_LABELS,
             "local": local_time(duban),
         },
+    )
+
+
+@dataclass(frozen=True)
+class Attachment:
+    id: int  # the report's
+    name: str
+
+
+def _attachments(session: Session, item_id: int) -> dict[tuple[datetime, str], list[Attachment]]:
+    """The files of the item's reports, by what the timeline shows of a report: when it was
+    recorded and its text."""
+    found: dict[tuple[datetime, str], list[Attachment]] = {}
+    for update in session.exec(
+        select(ProgressUpdate)
+        .where(ProgressUpdate.item_id == item_id, ProgressUpdate.attachment_path.is_not(None))  # type: ignore[union-attr]
+        .order_by(ProgressUpdate.id)  # type: ignore[arg-type]
+    ):
+        key = (update.recorded_at, update.text)
+        name = update.attachment_name or "附件"
+        found.setdefault(key, []).append(Attachment(update.id, name))  # type: ignore[arg-type]
+    return found
+
+
+@pages.get("/attachments/{update_id}")
+def attachment(request: Request, update_id: str, user: CurrentCoordinator) -> Response:
+    """A file a unit sent with a report, as a download (never shown in the browser)."""
+    duban = duban_of(request)
+    number = record_id(update_id)
+    with transaction(duban.engine) as session:
+        update = session.get(ProgressUpdate, number) if number is not None else None
+    if update is None or not update.attachment_path:
+        raise NotFoundError("没有找到该附件。")
+    path = stored_path(duban.settings, update.attachment_path)
+    if path is None:
+        raise NotFoundError("该附件已不在服务器上（可能已被清理）。")
+    return FileResponse(
+        path,
+        filename=update.attachment_name or path.name,
+        content_disposition_type="attachment",
+        media_type="application/octet-stream",
     )
 
 
