@@ -13,6 +13,7 @@ from flows.dispatch import run_flow
 from flows.schedule import JobSpec, find_spec, job_specs
 from tracking.audit import record_event
 from tracking.db import transaction
+from tracking.ladder import in_office_window
 
 logger = logging.getLogger("duban.jobs")
 traces = logging.getLogger("duban.traces")  # not on the console: tracebacks go to the file
@@ -40,10 +41,19 @@ def fire(name: str) -> None:
 
 
 def run_job(app: App, spec: JobSpec, now: datetime) -> JobOutcome:
-    """Run ``spec``'s flow as of ``now`` and record the outcome as an event."""
+    """Run ``spec``'s flow as of ``now`` and record the outcome as an event.
+
+    The outcome is a failure only when the flow failed here or could not be dispatched to the
+    Prefect server: a job that finds its work done or under way, or not due (outside office
+    hours), has done its part.
+    """
     key = spec.key(now)
     try:
-        summary = run_flow(app, spec.flow, spec.parameters(now), key=key)
+        closed = _office_closed(app, spec, now)
+        if closed:
+            summary = f"{spec.name}: nothing tried, {closed}"
+        else:
+            summary = run_flow(app, spec.flow, spec.parameters(now), key=key)
         ok = True
     except Exception as exc:  # one job's failure is recorded; the next firing tries again
         traces.exception("job %s (%s) failed", spec.name, key)
@@ -61,3 +71,12 @@ def run_job(app: App, spec: JobSpec, now: datetime) -> JobOutcome:
             after={"key": key, "ok": ok, "summary": summary},
         )
     return outcome
+
+
+def _office_closed(app: App, spec: JobSpec, now: datetime) -> str:
+    """Why ``spec`` must not run at ``now`` (outside the office window), or "" when it may."""
+    if not spec.only_in_office_hours:
+        return ""
+    local = now.astimezone(app.settings.zone)
+    open_now, why = in_office_window(local, app.policy.ladder, app.calendar)
+    return "" if open_now else why

@@ -98,6 +98,10 @@ class JobSpec:
     trigger: BaseTrigger
     parameters: Callable[[datetime], dict[str, Any]]
     key: Callable[[datetime], str]
+    #: Fires only in the office window (``tracking.ladder.in_office_window``): outside it the
+    #: job records why and starts no flow, so no flow run (on a server, a worker's process) is
+    #: created just to find the office closed.
+    only_in_office_hours: bool = False
 
     @property
     def when(self) -> str:
@@ -150,6 +154,7 @@ def job_specs(settings: Settings, policy: Policy) -> list[JobSpec]:
             ),
             parameters=lambda now: {"now": now.isoformat()},
             key=lambda now: f"retry:{_floor(now, retry):%Y-%m-%dT%H:%M}",
+            only_in_office_hours=True,
         ),
         JobSpec(
             name="weekly",
@@ -185,7 +190,8 @@ def job_specs(settings: Settings, policy: Policy) -> list[JobSpec]:
             ),
             parameters=lambda now: {
                 "year": compiled_year(now),
-                "out_dir": str(settings.resolved_compile_dir / str(compiled_year(now))),
+                # Absolute: a worker elsewhere (another working directory) writes it.
+                "out_dir": str((settings.resolved_compile_dir / str(compiled_year(now))).resolve()),
                 "now": now.isoformat(),
             },
             key=lambda now: f"year-end:{compiled_year(now)}",

@@ -7,9 +7,12 @@ from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
+from cli_runner import clear_duban_environment
 from smtp_server import LoopbackSMTP
 from sqlmodel import select
 
+from config.policy import load_policy
+from config.settings import Settings
 from flows.app import App
 from flows.jobs import run_job
 from flows.schedule import find_spec, job_specs
@@ -140,6 +143,35 @@ def test_retries_wait_for_office_hours_then_deliver_what_failed(
     with transaction(app.engine) as session:
         statuses = set(session.exec(select(Notification.status)).all())
     assert statuses == {DeliveryStatus.SENT}
+
+
+def test_a_retry_outside_office_hours_starts_no_flow(
+    make_app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app()
+    # Nothing listens there: a retry that dispatched its flow would fail.
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+
+    holiday = run_job(app, job(app, "retry"), datetime(2022, 6, 3, 10, 0, tzinfo=SH))
+
+    assert holiday.ok, holiday.summary
+    assert holiday.summary == "retry: nothing tried, 2022-06-03 端午 holiday is not a working day"
+    with transaction(app.engine) as session:
+        event = latest_events(session, actions=["job:retry"])["job:retry"]
+    assert event.after == {"key": "retry:2022-06-03T10:00", "ok": True, "summary": holiday.summary}
+
+
+def test_the_year_end_folder_is_absolute_for_a_worker_in_another_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    clear_duban_environment(monkeypatch, tmp_path)  # and in tmp_path, as `duban run` would be
+    settings = Settings(state_dir=Path("var"))
+    spec = find_spec(job_specs(settings, load_policy()), "year-end")
+
+    parameters = spec.parameters(datetime(2022, 12, 10, 10, 0, tzinfo=SH))
+
+    assert parameters["out_dir"] == str((tmp_path / "var" / "compiled" / "2022").resolve())
+    assert Path(parameters["out_dir"]).is_absolute()
 
 
 def test_a_failing_job_is_recorded_and_reported_not_raised(app: App, tmp_path: Path) -> None:
