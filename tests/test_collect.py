@@ -422,8 +422,13 @@ def test_a_row_of_another_units_item_is_refused(app: App, tmp_path: Path) -> Non
         smuggle,
     )
 
+    # The coordinator's command line says whose it is; the unit's own upload is told only that
+    # there is no such item of its own, as for an id that does not exist at all.
     assert problems_of(app, sheet) == [
         f"wjw.xlsx:4:11: 事项编号: 事项{item_250}（政协提案第250号）不是市卫生健康委承办的事项"
+    ]
+    assert problems_of(app, sheet, unit="市卫生健康委") == [
+        f"wjw.xlsx:4:11: 事项编号: 没有事项编号为{item_250}的事项"
     ]
 
 

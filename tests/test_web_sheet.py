@@ -21,6 +21,7 @@ from flows.web.uploads import uploads_dir
 from notifications.mail import SmtpBackend
 from tracking.db import transaction
 from tracking.importer import import_table
+from tracking.items import ItemRef, find_item
 from tracking.models import ProgressUpdate, UpdateKind
 from tracking.units import load_units, read_units_file
 
@@ -31,6 +32,7 @@ UNITS = Path(__file__).resolve().parent.parent / "config" / "demo" / "units.toml
 HEALTH_LIAISON = "wjw-duban@example.org"  # 市卫生健康委: 4 co-handled items
 CIVIL_LIAISON = "mzj-duban@example.org"  # 市民政局
 TEXT_COLUMN, STATUS_COLUMN = 9, 10  # 落实情况, 办理状态 (I, J)
+NUMBER_COLUMN, ITEM_ID_COLUMN = 3, 11  # 编号 (C), the hidden 事项编号 (K)
 FIRST_DATA_ROW = 4  # under the title, the note and the header
 
 
@@ -109,6 +111,29 @@ def test_a_unit_uploads_its_filled_in_sheet_on_its_page(mailed, page, tmp_path: 
             page.locator("#sheet_return button[type=submit]").click()
         assert "2项与此前报送相同未重复登记" in page.locator("#sheet_confirmation").inner_text()
         assert "<b>已完成</b>数据对接。" in page.content().replace("&lt;", "<").replace("&gt;", ">")
+
+        # A sheet with problems: each on a line of its own; another unit's item is not named.
+        with transaction(app.engine) as session:
+            theirs = find_item(session, ItemRef(number="250")).id  # not 市卫生健康委's
+        bad = openpyxl.load_workbook(io.BytesIO(sheet))
+        rows = bad.worksheets[0]
+        rows.cell(FIRST_DATA_ROW, TEXT_COLUMN).value = "进展"
+        rows.cell(FIRST_DATA_ROW, STATUS_COLUMN).value = "差不多"
+        rows.cell(FIRST_DATA_ROW + 1, TEXT_COLUMN).value = "进展"
+        rows.cell(FIRST_DATA_ROW + 1, NUMBER_COLUMN).value = "250"
+        rows.cell(FIRST_DATA_ROW + 1, ITEM_ID_COLUMN).value = theirs
+        out = io.BytesIO()
+        bad.save(out)
+        page.goto(link)
+        page.locator("#sheet_return input[name=sheet]").set_input_files(
+            {"name": name, "mimeType": "application/octet-stream", "buffer": out.getvalue()}
+        )
+        with page.expect_navigation():
+            page.locator("#sheet_return button[type=submit]").click()
+        lines = page.get_by_role("alert").inner_text().splitlines()
+        assert len(lines) == 3 and "发现2处问题" in lines[0]
+        assert lines[2] == f"{name}:{FIRST_DATA_ROW + 1}:11: 事项编号: 没有事项编号为{theirs}的事项"
+        assert "政协提案第250号" not in page.content()
 
     with transaction(app.engine) as session:
         recorded = session.exec(select(ProgressUpdate).order_by(ProgressUpdate.id)).all()

@@ -167,11 +167,15 @@ def collect_sheet(
     """Record what a unit wrote in its returned sheet, as its reports dated ``reported_on``.
 
     ``source`` is the file or its bytes (an upload); ``name`` is how problems name it. ``unit``
-    is whose sheet it must be (a unit's web page), or None to take it from the sheet. Raises
+    is whose sheet it must be (a unit's web page), or None to take it from the sheet; given, the
+    problems never name another unit's item (its id is "no such item"). Raises
     InputError listing every problem, having recorded nothing; the caller's transaction holds
     the writes, so a rollback undoes them all (a dry run).
     """
     sheet = read_returned_sheet(source, name=name)
+    # A unit's own upload (its web page) learns nothing of other units' items: one of theirs is
+    # answered like an id that does not exist.
+    private = unit is not None
     unit = _sheet_unit(session, sheet, unit)
     report = CollectReport(
         name=name,
@@ -180,7 +184,7 @@ def collect_sheet(
         sheet_as_of=sheet.identity.as_of if sheet.identity else None,
     )
     as_of = sheet.identity.as_of if sheet.identity else reported_on
-    planned = _plan(session, sheet, unit, report, year=as_of.year)
+    planned = _plan(session, sheet, unit, report, year=as_of.year, private=private)
     for row, target, text in planned:
         update = record_update(
             session,
@@ -478,7 +482,13 @@ class _Owned:
 
 
 def _plan(
-    session: Session, sheet: ReturnedSheet, unit: Unit, report: CollectReport, *, year: int
+    session: Session,
+    sheet: ReturnedSheet,
+    unit: Unit,
+    report: CollectReport,
+    *,
+    year: int,
+    private: bool = False,
 ) -> list[tuple[CollectedRow, FollowUpItem, str]]:
     """Check every row; the rows to record, or InputError listing every problem."""
     owned = {
@@ -537,7 +547,7 @@ def _plan(
         if len(text) > MAX_TEXT_CHARS:
             problem("text", f"共{len(text)}字，超过{MAX_TEXT_CHARS}字的上限，请精简")
             bad = True
-        target = _match(session, row, owned, unit, problem, year=year)
+        target = _match(session, row, owned, unit, problem, year=year, private=private)
         if target is None or bad:
             continue
         item, proposal, assignment = target.item, target.proposal, target.assignment
@@ -605,9 +615,11 @@ def _match(
     problem: Any,
     *,
     year: int,
+    private: bool = False,
 ) -> _Owned | None:
     """The unit's item a row is about: by the hidden id, checked against 编号 and 类别; else by
-    编号 (and 类别, and 跟踪落实事项 when several items share a number)."""
+    编号 (and 类别, and 跟踪落实事项 when several items share a number). ``private``: an id of
+    another unit's item is reported as no item at all (nothing of it is named)."""
     raw_category = squeeze(_value(row, "category"))
     category = CATEGORY_ALIASES.get(raw_category) if raw_category else None
     if raw_category and category is None:
@@ -624,7 +636,8 @@ def _match(
         found = owned.get(item_id)
         if found is None:
             # A number past the column's range is no item (and SQLite could not even look it up).
-            other = session.get(FollowUpItem, item_id) if 0 < item_id < 2**31 else None
+            known = not private and 0 < item_id < 2**31
+            other = session.get(FollowUpItem, item_id) if known else None
             if other is None:
                 problem("item_id", f"没有事项编号为{item_id}的事项")
             else:
