@@ -7,10 +7,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The web side is an edge (flows.web): the core never imports a web framework or its pieces.
+WEB = {"fastapi", "starlette", "uvicorn", "itsdangerous"}
 FORBIDDEN = {
-    "config": {"tracking", "notifications", "flows", "prefect", "apscheduler", "sqlmodel"},
-    "tracking": {"notifications", "flows", "prefect", "apscheduler"},
-    "notifications": {"tracking", "flows", "prefect", "apscheduler", "sqlmodel", "sqlalchemy"},
+    "config": {"tracking", "notifications", "flows", "prefect", "apscheduler", "sqlmodel", *WEB},
+    "tracking": {"notifications", "flows", "prefect", "apscheduler", *WEB},
+    "notifications": {
+        "tracking",
+        "flows",
+        "prefect",
+        "apscheduler",
+        "sqlmodel",
+        "sqlalchemy",
+        *WEB,
+    },
 }
 
 
