@@ -41,6 +41,11 @@ class Service:
 
     def run(self, stop: threading.Event) -> None:
         """Lead or stand by until ``stop`` is set; then stop scheduling and free the lease."""
+        if not self.app.policy.ladder.coordinator_emails:
+            logger.warning(
+                "no coordinator address (policy: ladder.coordinator_emails): the weekly digest, "
+                "the 回头看 check and the year-end table will not be mailed"
+            )
         lease = self.lease = self.lease or lease_for(self.app.engine, self.app.settings.state_dir)
         said_standby = False
         try:

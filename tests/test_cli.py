@@ -122,7 +122,7 @@ def test_import_prints_the_counts_and_the_swaps_then_changes_nothing(
     second = import_seed(duban, seed)
 
     assert f"{seed}: 11 rows, already up to date; nothing changed." in second.stdout
-    assert "new" not in second.stdout
+    assert "new" not in second.stdout.replace(str(seed), "")  # the path may say "new"
     assert count(engine, Event) == events
     assert count(engine, ProgressUpdate) == 11
 
