@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 
+from config.settings import Settings
 from flows.app import App, use_app
 
 #: name -> (module, flow function). Every flow duban runs: jobs start them by name, and each
@@ -37,6 +38,9 @@ FLOWS: dict[str, tuple[str, str]] = {
 #: The environment variable (Prefect's own setting) that names the Prefect server.
 API_URL = "PREFECT_API_URL"
 
+#: Between a job's key and the attempt number of a re-run: ``year-end:2026#2``.
+ATTEMPT_MARK = "#"
+
 
 def prefect_server() -> str | None:
     """The Prefect server's API URL when one is configured in the environment, else None.
@@ -45,6 +49,22 @@ def prefect_server() -> str | None:
     harness, the temporary local server) does not select the server path.
     """
     return os.environ.get(API_URL) or None
+
+
+def shared_secret_problem(settings: Settings, command: str) -> str | None:
+    """Why ``command`` must not run in a scaled-out installation with these settings, or None.
+
+    Flow runs on workers, on any machine, mail the units links that ``duban web`` checks: each
+    process signs with ``secret_key``, which by default is a random key created per machine
+    (``state_dir/secret.key``), so every process must be given the same one.
+    """
+    if settings.secret_key is not None:
+        return None
+    return (
+        f"{command} with a Prefect server needs DUBAN_SECRET_KEY (secret_key in the settings "
+        "file): set DUBAN_SECRET_KEY to the same value on every duban process (web, run, "
+        "workers): the unit links in the digests are signed with it (see docs/deploy.md)"
+    )
 
 
 def load_flow(name: str) -> Any:
@@ -59,7 +79,8 @@ def run_flow(app: App, name: str, parameters: dict[str, Any], *, key: str) -> st
     ``key`` names this firing of the job (e.g. ``chase:2026-12-03``): a second start with the
     same key must not do the work twice. In this process the ledger's unique keys already make a
     repeated run harmless, so the key only labels the run; on a Prefect server it is also the
-    flow run's idempotency key, so the server creates one flow run per key.
+    flow run's idempotency key, so the server creates one flow run per key (and one more for
+    each time the last one ended without completing: see :func:`create_flow_run`).
     """
     from flows.prefect_setup import configure_prefect, without_heartbeats
 
@@ -74,12 +95,48 @@ def run_flow(app: App, name: str, parameters: dict[str, Any], *, key: str) -> st
 
 def create_flow_run(name: str, parameters: dict[str, Any], *, key: str) -> str:
     """Create a flow run of flow ``name``'s deployment on the Prefect server, without waiting
-    for it; a second call with the same ``key`` finds the first run instead of a new one."""
-    from prefect.deployments import run_deployment
+    for it, and say what happened.
 
+    ``key`` is the flow run's idempotency key, so a second call finds the first run instead of
+    creating another: while that run is waiting or running, or once it has completed, nothing
+    new is started. A run that ended without completing (Failed, Crashed, Cancelled) is run
+    again, under the key with an attempt number (``year-end:2026#2``, then ``#3``…), so that
+    fixing the cause and starting the job again does the work; the ledger still sends each
+    message once.
+    """
     from flows.deployments import deployment_name
 
     deployment = deployment_name(name)
+    attempt, ended = 1, None  # ended: the last attempt found that ended without completing
+    while True:
+        attempt_key = key if attempt == 1 else f"{key}{ATTEMPT_MARK}{attempt}"
+        flow_run, created = _create_or_find(deployment, parameters, attempt_key)
+        # Named by its key: a flow run's name changes to the flow's own once it runs.
+        label = f"flow run {attempt_key} ({flow_run.id}) on {deployment}"
+        if created:
+            if ended is None:
+                return f"created {label}"
+            return (
+                f"created {label}: a re-run, as {ended.idempotency_key} ({ended.id}) ended "
+                f"{_state_name(ended)}"
+            )
+        state = flow_run.state
+        if state is not None and state.is_final() and not state.is_completed():
+            ended, attempt = flow_run, attempt + 1
+            continue
+        if state is not None and state.is_completed():
+            return f"{label} exists already ({_state_name(flow_run)}): nothing new started"
+        return (
+            f"{label} exists already ({_state_name(flow_run)}), not finished yet: "
+            "nothing new started"
+        )
+
+
+def _create_or_find(deployment: str, parameters: dict[str, Any], key: str) -> tuple[Any, bool]:
+    """The flow run for idempotency ``key`` on ``deployment``, created now if there was none,
+    and whether it was created now."""
+    from prefect.deployments import run_deployment
+
     # The start time we ask for marks the run we create: a run the server had already for this
     # key keeps the start time it was created with.
     asked_for = datetime.now(UTC)
@@ -92,10 +149,11 @@ def create_flow_run(name: str, parameters: dict[str, Any], *, key: str) -> str:
         idempotency_key=key,
         as_subflow=False,
     )
-    if flow_run.expected_start_time != asked_for:
-        state = flow_run.state.name if flow_run.state else "no state"
-        return f"flow run {flow_run.name} ({flow_run.id}) on {deployment} exists already ({state})"
-    return f"created flow run {flow_run.name} ({flow_run.id}) on {deployment}"
+    return flow_run, flow_run.expected_start_time == asked_for
+
+
+def _state_name(flow_run: Any) -> str:
+    return flow_run.state.name if flow_run.state else "no state"
 
 
 def summarize(result: object) -> str:

@@ -101,3 +101,31 @@ def test_duban_run_leads_and_a_second_one_stands_by_then_takes_over(
     assert "chase     next run" in first_out and first_out.rstrip().endswith("duban run: stopped")
     assert "Traceback" not in first_out + outputs[1].read_text()
     assert (tmp_path / "state" / "logs" / "duban.log").exists()
+
+
+@pytest.mark.parametrize("command", [["worker"], ["run"]])
+def test_worker_and_run_with_a_prefect_server_refuse_to_start_without_the_shared_secret(
+    tmp_path: Path, command: list[str]
+) -> None:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DUBAN_", "PREFECT_"))}
+    # Nothing listens there: a process that got past the check would fail otherwise, or serve.
+    environment.update(
+        DUBAN_STATE_DIR=str(tmp_path / "state"), PREFECT_API_URL="http://127.0.0.1:9/api"
+    )
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "duban"), *command],
+        env=environment,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,  # a `duban run` that did not refuse would run until stopped
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    message = " ".join(result.stderr.split())  # the console wraps long lines
+    assert f"duban {command[0]} with a Prefect server needs DUBAN_SECRET_KEY" in message
+    assert (
+        "set DUBAN_SECRET_KEY to the same value on every duban process (web, run, workers): "
+        "the unit links in the digests are signed with it"
+    ) in message
+    assert not (tmp_path / "state" / "secret.key").exists()
+    assert "Traceback" not in result.stderr

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -28,8 +29,12 @@ import pytest
 from smtp_server import LoopbackSMTP
 from sqlmodel import select
 
+from config.policy import DEFAULT_POLICY_FILE
+from config.settings import Settings
 from flows.app import App
+from flows.jobs import run_job
 from flows.prefect_setup import QUIET_DEFAULTS, configure_prefect
+from flows.schedule import find_spec, job_specs
 from tracking.db import transaction
 from tracking.importer import import_table
 from tracking.ledger import Draft, record_draft
@@ -43,6 +48,7 @@ BIN = Path(sys.executable).parent
 SERVER_START_TIMEOUT = 90
 DELIVERY_TIMEOUT = 180
 BATCH_UNITS = 2  # the seed's 7 units make 4 batches: more than the 2 workers
+SECRET_KEY = "scale-out-test-key-shared-by-every-process"
 
 
 def free_port() -> int:
@@ -172,20 +178,40 @@ def workers(
     tmp_path: Path,
 ) -> Iterator[list[dict[str, Any]]]:
     """Two `duban worker` processes on the server, the test database and the SMTP server."""
+    with serving(2, prefect_server["url"], database_url, smtp, tmp_path) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def serving(
+    count: int,
+    url: str,
+    database_url: str,
+    smtp: LoopbackSMTP,
+    folder: Path,
+    *,
+    expected_error: str = "",
+    **environment: str,
+) -> Iterator[list[dict[str, Any]]]:
+    """``count`` `duban worker` processes, each with a state folder of its own under ``folder``
+    and ``environment`` added to their settings; stopped at the end, without a traceback in
+    their logs but those of flow runs failing with ``expected_error`` (its type name)."""
     started = []
     try:
-        for index in (1, 2):
-            state = tmp_path / f"worker-{index}"
+        for index in range(1, count + 1):
+            state = folder / f"worker-{index}"
             state.mkdir()
             env = clean_environment(
-                PREFECT_API_URL=prefect_server["url"],
+                PREFECT_API_URL=url,
                 PREFECT_RUNNER_POLL_FREQUENCY="1",  # the default 10 s would make the test slow
                 DUBAN_DATABASE_URL=database_url,
                 DUBAN_STATE_DIR=str(state),
+                DUBAN_SECRET_KEY=SECRET_KEY,
                 DUBAN_MAIL_BACKEND="smtp",
                 DUBAN_SMTP_HOST=smtp.host,
                 DUBAN_SMTP_PORT=str(smtp.port),
                 DUBAN_SMTP_TIMEOUT="10",
+                **environment,
             )
             log = state / "worker.log"
             with log.open("wb") as out:
@@ -209,7 +235,10 @@ def workers(
         for worker in started:  # a stopped worker says so, without a traceback
             console = worker["log"].read_text(encoding="utf-8", errors="replace")
             assert console.rstrip().endswith(": stopped"), console
-            assert "Traceback" not in worker_log(worker), worker_log(worker)
+            log = worker_log(worker)
+            tracebacks = log.count("Traceback (most recent call last)")
+            expected = sum(line.startswith(f"{expected_error}: ") for line in log.splitlines())
+            assert tracebacks == (expected if expected_error else 0), log
 
 
 def wait_for_serving(worker: dict[str, Any]) -> None:
@@ -248,12 +277,25 @@ def test_unit_batches_keep_each_units_messages_together(seeded: App) -> None:
     assert unit_batches(seeded, [], 2) == []
 
 
-def flow_runs(url: str) -> list[Any]:
+@contextlib.contextmanager
+def client_on(url: str) -> Iterator[Any]:
+    """A synchronous Prefect client on the server at ``url``."""
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with temporary_settings(updates={PREFECT_API_URL: url}), get_client(sync_client=True) as client:
-        return client.read_flow_runs(limit=200)
+        yield client
+
+
+def flow_runs(url: str, *keys: str) -> list[Any]:
+    """The flow runs on the server (with one of the idempotency ``keys``, when given), oldest
+    first."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterIdempotencyKey
+
+    chosen = FlowRunFilter(idempotency_key=FlowRunFilterIdempotencyKey(any_=list(keys)))
+    with client_on(url) as client:
+        runs = client.read_flow_runs(flow_run_filter=chosen if keys else None, limit=200)
+    return sorted(runs, key=lambda run: run.created)
 
 
 def test_scale_out_chase_runs_once_on_the_workers_in_unit_batches(
@@ -342,3 +384,223 @@ def test_scale_out_chase_runs_once_on_the_workers_in_unit_batches(
         f"{[len(names) for names in ran]}\n  "
         + "\n  ".join(timing(run) for run in sorted([chase, *batches], key=lambda r: r.created))
     )
+
+
+# Runs again after a failure, and a retry kept to office hours: one database is enough.
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+COORDINATOR = "duban-office@mzj.example.gov.cn"
+
+
+@pytest.fixture(scope="module")
+def deployed(prefect_server: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> str:
+    """duban's deployments on the server, as a worker creates them, but with no worker: the
+    flow runs created on them wait. The server's URL."""
+    configure_prefect(Settings(state_dir=tmp_path_factory.mktemp("deployer")))
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.deployments import deployments
+
+    url = prefect_server["url"]
+    with temporary_settings(updates={PREFECT_API_URL: url}):
+        for deployment in deployments():
+            deployment.apply()
+    return url
+
+
+@pytest.fixture
+def new_runs_deleted(prefect_server: dict[str, Any]) -> Iterator[None]:
+    """Deletes the flow runs the test created, so that the workers of a later test do not run
+    them."""
+    url = prefect_server["url"]
+    before = {run.id for run in flow_runs(url)}
+    yield
+    with client_on(url) as client:
+        for run in flow_runs(url):
+            if run.id not in before:
+                client.delete_flow_run(run.id)
+
+
+@contextlib.contextmanager
+def on_server(app: App, url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Dispatching as `duban run` does with PREFECT_API_URL set (see the chase test above)."""
+    configure_prefect(app.settings)
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    monkeypatch.setenv("PREFECT_API_URL", url)
+    with temporary_settings(updates={PREFECT_API_URL: url}):
+        yield
+
+
+def wait_until_final(url: str, key: str) -> Any:
+    """The flow run with idempotency ``key`` once it has ended."""
+    deadline = time.monotonic() + DELIVERY_TIMEOUT
+    while True:
+        runs = flow_runs(url, key)
+        assert len(runs) == 1, f"flow runs for {key}: {runs}; all: {flow_runs(url)}"
+        run = runs[0]
+        if run.state and run.state.is_final():
+            return run
+        assert time.monotonic() < deadline, f"{run.name} did not end: {run.state}"
+        time.sleep(0.5)
+
+
+@SQLITE_ONLY
+def test_a_flow_run_that_ended_without_completing_is_run_again_under_an_attempt_key(
+    deployed: str,
+    new_runs_deleted: None,
+    make_app: Callable[..., App],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from prefect.states import Cancelled, Completed, Crashed, Failed, Running
+
+    from flows.dispatch import run_flow
+
+    app = make_app()
+    key = f"lookback:2022:{uuid.uuid4().hex[:8]}"
+    keys = [key, *(f"{key}#{attempt}" for attempt in range(2, 6))]
+    deployment = "lookback-check/duban"
+
+    def end_last_run(state: Any) -> Any:
+        last = flow_runs(deployed, *keys)[-1]
+        with client_on(deployed) as client:
+            client.set_flow_run_state(last.id, state, force=True)
+        return last
+
+    def dispatch() -> str:
+        return run_flow(app, "lookback", {"year": 2022, "now": NOW}, key=key)
+
+    with on_server(app, deployed, monkeypatch):
+        first = dispatch()
+        waiting = dispatch()
+        [created] = flow_runs(deployed, *keys)
+        assert first == f"created flow run {key} ({created.id}) on {deployment}"
+        assert waiting.startswith(f"flow run {key} ({created.id}) on {deployment} exists already (")
+        assert waiting.endswith("), not finished yet: nothing new started"), waiting  # Scheduled
+        # Each time the last attempt ended without completing, starting the job runs it again.
+        for attempt, state in [(2, Failed()), (3, Crashed()), (4, Cancelled())]:
+            ended = end_last_run(state)
+            again = dispatch()
+            rerun = flow_runs(deployed, *keys)[-1]
+            assert again == (
+                f"created flow run {key}#{attempt} ({rerun.id}) on {deployment}: a re-run, as "
+                f"{ended.idempotency_key} ({ended.id}) ended {state.name}"
+            )
+        completed = end_last_run(Completed())
+        done = dispatch()
+        # A flow run a killed worker left Running holds its key until it is deleted.
+        dead_key = f"{key}-dead"
+        run_flow(app, "lookback", {"year": 2022, "now": NOW}, key=dead_key)
+        [dead] = flow_runs(deployed, dead_key)
+        with client_on(deployed) as client:
+            client.set_flow_run_state(dead.id, Running(), force=True)
+            still_dead = run_flow(app, "lookback", {"year": 2022, "now": NOW}, key=dead_key)
+            client.delete_flow_run(dead.id)  # `prefect flow-run delete <id>`
+        after_delete = run_flow(app, "lookback", {"year": 2022, "now": NOW}, key=dead_key)
+
+    assert done == (
+        f"flow run {key}#4 ({completed.id}) on {deployment} exists already (Completed): "
+        "nothing new started"
+    )
+    runs = flow_runs(deployed, *keys)
+    assert [(run.idempotency_key, run.state_name) for run in runs] == [
+        (key, "Failed"),
+        (f"{key}#2", "Crashed"),
+        (f"{key}#3", "Cancelled"),
+        (f"{key}#4", "Completed"),
+    ]
+    assert still_dead.endswith("exists already (Running), not finished yet: nothing new started")
+    [fresh] = flow_runs(deployed, dead_key)
+    assert after_delete == f"created flow run {dead_key} ({fresh.id}) on {deployment}"
+
+
+@SQLITE_ONLY
+def test_a_retry_outside_office_hours_creates_no_flow_run_on_the_server(
+    deployed: str,
+    new_runs_deleted: None,
+    make_app: Callable[..., App],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = make_app()
+    spec = find_spec(job_specs(app.settings, app.policy), "retry")
+    with on_server(app, deployed, monkeypatch):
+        night = run_job(app, spec, NOW.replace(hour=20, minute=0))
+        saturday = run_job(app, spec, datetime(2022, 6, 18, 10, 0, tzinfo=NOW.tzinfo))
+        in_hours = run_job(app, spec, NOW.replace(day=16, hour=10, minute=0))
+
+    assert night.ok and night.key == "retry:2022-06-15T20:00"
+    assert night.summary == "retry: nothing tried, 20:00 is outside office hours (09:00–17:30)"
+    assert saturday.ok and saturday.summary.startswith("retry: nothing tried, ")
+    assert saturday.summary.endswith("is not a working day"), saturday.summary
+    assert in_hours.ok and in_hours.summary.startswith("created flow run retry:2022-06-16T10:00")
+    runs = flow_runs(deployed, night.key, saturday.key, in_hours.key)
+    assert [run.idempotency_key for run in runs] == [in_hours.key]
+
+
+@SQLITE_ONLY
+def test_a_failed_year_end_runs_again_once_its_cause_is_fixed_and_mails_the_table_once(
+    prefect_server: dict[str, Any],
+    seeded: App,
+    smtp: LoopbackSMTP,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = prefect_server["url"]
+    policy = tmp_path / "policy.toml"
+    default = DEFAULT_POLICY_FILE.read_text(encoding="utf-8")
+    policy.write_text(
+        default.replace("coordinator_emails = []", f'coordinator_emails = ["{COORDINATOR}"]'),
+        encoding="utf-8",
+    )
+    assert COORDINATOR in policy.read_text(encoding="utf-8")
+    compiled = tmp_path / "compiled"
+    compiled.write_text("a file where the folder should be")  # what makes the compilation fail
+    settings = seeded.settings.model_copy(update={"compile_dir": compiled})
+    spec = find_spec(job_specs(settings, seeded.policy), "year-end")
+    moment = datetime(2022, 12, 10, 10, 0, tzinfo=NOW.tzinfo)
+
+    with (
+        on_server(seeded, url, monkeypatch),
+        serving(
+            1,
+            url,
+            database_url,
+            smtp,
+            tmp_path,
+            expected_error="NotADirectoryError",
+            DUBAN_POLICY_FILE=str(policy),
+        ) as [worker],
+    ):
+        failing = run_job(seeded, spec, moment)
+        failed = wait_until_final(url, "year-end:2022")
+        compiled.unlink()  # the cause fixed, the job is started again (`duban jobs run year-end`)
+        rerun = run_job(seeded, spec, moment.replace(hour=15))
+        meanwhile = run_job(seeded, spec, moment.replace(hour=15))
+        completed = wait_until_final(url, "year-end:2022#2")
+        done = run_job(seeded, spec, moment.replace(hour=16))
+    logs = worker_log(worker)
+
+    assert failing.ok and failing.summary == (
+        f"created flow run year-end:2022 ({failed.id}) on year-end/duban"
+    )
+    assert failed.state_name == "Failed", logs
+    assert f"NotADirectoryError: [Errno 20] Not a directory: '{compiled / '2022'}'" in logs
+    assert rerun.ok and rerun.summary == (
+        f"created flow run year-end:2022#2 ({completed.id}) on year-end/duban: a re-run, as "
+        f"year-end:2022 ({failed.id}) ended Failed"
+    )
+    assert meanwhile.ok and meanwhile.summary.startswith(
+        f"flow run year-end:2022#2 ({completed.id}) on year-end/duban exists already ("
+    )
+    assert meanwhile.summary.endswith("), not finished yet: nothing new started")
+    assert completed.state_name == "Completed", logs
+    assert done.ok and done.summary == (
+        f"flow run year-end:2022#2 ({completed.id}) on year-end/duban exists already "
+        "(Completed): nothing new started"
+    )
+    # The table was written by the re-run, and mailed once, with the XLSX.
+    [message] = smtp.messages
+    assert message["To"] == COORDINATOR and "2022年度" in message["Subject"]
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_content() == (compiled / "2022" / attachment.get_filename()).read_bytes()
+    assert len(flow_runs(url, "year-end:2022", "year-end:2022#2", "year-end:2022#3")) == 2

@@ -11,6 +11,7 @@ from sqlalchemy import inspect
 
 from flows.app import App, use_app
 from flows.cli.base import app, console, fail, running
+from flows.dispatch import prefect_server, shared_secret_problem
 from flows.schedule import JobSpec, find_spec, job_specs
 from tracking.audit import latest_events
 from tracking.db import transaction
@@ -32,6 +33,9 @@ def run_service() -> None:
     from flows.service import Service
 
     with running() as duban:
+        problem = prefect_server() and shared_secret_problem(duban.settings, "duban run")
+        if problem:  # the workers sign the links in the digests: all with the same key
+            fail(problem)
         folder = configure_service_logging(duban.settings)
         configure_prefect(duban.settings)
         console.print(f"duban run: logs in {folder}; Ctrl-C to stop", markup=False)

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from flows.cli.base import app, config_file, errors, fail, running
-from flows.dispatch import API_URL, FLOWS, prefect_server
+from flows.dispatch import API_URL, FLOWS, prefect_server, shared_secret_problem
 
 
 @app.command()
@@ -29,7 +29,8 @@ def worker(
 
     Start as many as you like, on one machine or several: they share the work. Stop one with
     SIGTERM or Ctrl-C; the flow runs it was running are cancelled, and messages they had
-    claimed are sent by a later run once their claim expires.
+    claimed are sent by a later run once their claim expires. Every worker needs the same
+    DUBAN_SECRET_KEY as `duban web` and `duban run`: it signs the links in the digests.
     """
     server = prefect_server()
     if server is None:
@@ -39,6 +40,9 @@ def worker(
         )
     with running() as duban:  # the settings and the database are checked here, before serving
         settings = duban.settings
+        problem = shared_secret_problem(settings, "duban worker")
+        if problem:
+            fail(problem)
     from flows.logs import configure_service_logging
     from flows.prefect_setup import configure_prefect
 
