@@ -26,7 +26,7 @@ class CoordinatorMail:
     detail: str = ""
 
     def summary(self) -> str:
-        return f"{self.kind} ({self.key}): {self.status}{': ' + self.detail if self.detail else ''}"
+        return f"{self.key}: {self.status}{': ' + self.detail if self.detail else ''}"
 
 
 @flow(name="weekly-digest", flow_run_name="weekly-{as_of}")

@@ -47,11 +47,11 @@ def test_jobs_run_runs_a_job_now_and_jobs_shows_its_outcome(
     assert duban("import", str(seed), "--year", "2022").exit_code == 0
     result = duban("jobs", "run", "weekly")
     assert result.exit_code == 0, result.output
-    assert "weekly [ok] weekly (weekly:" in result.stdout
+    assert "weekly [ok] weekly:" in result.stdout
     assert "not sent: no coordinator address (policy: ladder.coordinator_emails)" in result.stdout
     listed = duban("jobs")
     weekly = next(line for line in listed.stdout.splitlines() if "│ weekly" in line)
-    assert "ok: weekly (weekly:" in weekly and "never" not in weekly
+    assert "ok: weekly:" in weekly and "never" not in weekly
 
 
 def test_duban_run_leads_and_a_second_one_stands_by_then_takes_over(

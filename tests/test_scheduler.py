@@ -220,7 +220,7 @@ def test_a_leader_whose_lock_session_is_cut_stands_down(make_app, database_url: 
     from flows.service import Service
 
     app = make_app()
-    service = Service(app, specs=specs(app, "chase"), check_seconds=0.05, job_function=PROBE)
+    service = Service(app, specs=specs(app, "chase"), check_seconds=0.5, job_function=PROBE)
     stop = threading.Event()
     thread = threading.Thread(target=service.run, args=(stop,))
     thread.start()
@@ -235,7 +235,9 @@ def test_a_leader_whose_lock_session_is_cut_stands_down(make_app, database_url: 
                 )
             ).all()
         assert cut == [(True,)]
-        wait_for(rival.acquire)  # the lock is free again: someone else takes it
+        # The lock is free again and someone else takes it: the leader only tries again a
+        # lease check (0.5 s) after standing down, so the rival, trying at once, gets it.
+        wait_for(rival.acquire)
         wait_for(lambda: service.scheduler is None)
         time.sleep(0.3)  # several lease checks: it stays standby while the rival holds the lock
         assert service.scheduler is None
