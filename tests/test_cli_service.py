@@ -129,3 +129,25 @@ def test_worker_and_run_with_a_prefect_server_refuse_to_start_without_the_shared
     ) in message
     assert not (tmp_path / "state" / "secret.key").exists()
     assert "Traceback" not in result.stderr
+
+
+def test_jobs_shows_the_stored_schedule_and_what_the_settings_now_say(
+    duban: Duban, seed: Path, make_app
+) -> None:
+    from datetime import time as clock
+
+    from flows.schedule import job_specs
+    from flows.scheduler import start_scheduler
+
+    assert duban("import", str(seed), "--year", "2022").exit_code == 0
+    earlier = make_app(chase_at=clock(1, 40))  # as a `duban run` started with DUBAN_CHASE_AT
+    start_scheduler(earlier, job_specs(earlier.settings, earlier.policy)).shutdown(wait=False)
+
+    listed = duban("jobs")
+
+    chase = next(line for line in listed.stdout.splitlines() if line.startswith("│ chase"))
+    assert "working days at 01:40 (settings now: working days at 09:30; from the next" in chase
+    assert " 01:40 " in chase  # the stored next run
+    weekly = next(line for line in listed.stdout.splitlines() if line.startswith("│ weekly"))
+    assert "every mon at 09:00 " in weekly and "settings now" not in weekly
+    assert "The schedule is not stored yet" not in listed.stdout

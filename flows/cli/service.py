@@ -3,7 +3,7 @@
 import signal
 import threading
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -12,7 +12,7 @@ from sqlalchemy import inspect
 from flows.app import App, use_app
 from flows.cli.base import app, console, fail, running
 from flows.dispatch import prefect_server, shared_secret_problem
-from flows.schedule import JobSpec, find_spec, job_specs
+from flows.schedule import JobSpec, describe_trigger, find_spec, job_specs
 from tracking.audit import latest_events
 from tracking.db import transaction
 
@@ -66,7 +66,7 @@ def list_jobs(ctx: typer.Context) -> None:
         return
     with running(writes=False) as duban:
         specs = job_specs(duban.settings, duban.policy)
-        stored = _stored_next_runs(duban)
+        stored = _stored_jobs(duban)
         with transaction(duban.engine) as session:
             last = latest_events(session, actions=[f"job:{spec.name}" for spec in specs])
         now = duban.now()
@@ -80,7 +80,7 @@ def list_jobs(ctx: typer.Context) -> None:
             )
         table.add_row(
             spec.name,
-            spec.when,
+            _schedule(spec, stored),
             _next_run(spec, stored, now),
             f"{event.at.astimezone(duban.settings.zone):%Y-%m-%d %H:%M}" if event else "never",
             outcome,
@@ -110,8 +110,9 @@ def run_job_now(
         raise typer.Exit(1)
 
 
-def _stored_next_runs(duban: App) -> dict[str, datetime | None]:
-    """The next run times in the job store, by job; empty before the first ``duban run``."""
+def _stored_jobs(duban: App) -> dict[str, Any]:
+    """The jobs in the job store, by name (APScheduler's Job: its trigger and next run time);
+    empty before the first ``duban run``."""
     from flows.scheduler import JOB_TABLE, build_scheduler
 
     if not inspect(duban.engine).has_table(JOB_TABLE):
@@ -119,14 +120,23 @@ def _stored_next_runs(duban: App) -> dict[str, datetime | None]:
     scheduler = build_scheduler(duban)
     scheduler.start(paused=True)  # opens the job store; a paused scheduler runs nothing
     try:
-        return {job.id: job.next_run_time for job in scheduler.get_jobs()}
+        return {job.id: job for job in scheduler.get_jobs()}
     finally:
         scheduler.shutdown(wait=False)
 
 
-def _next_run(spec: JobSpec, stored: dict[str, datetime | None], now: datetime) -> str:
+def _schedule(spec: JobSpec, stored: dict[str, Any]) -> str:
+    """The schedule in force: the stored one, noting when the settings now say otherwise (the
+    running ``duban run`` keeps the stored one until it starts again)."""
+    job = stored.get(spec.name)
+    if job is None or repr(job.trigger) == repr(spec.trigger):
+        return spec.when
+    return f"{describe_trigger(job.trigger)} (settings now: {spec.when}; from the next start)"
+
+
+def _next_run(spec: JobSpec, stored: dict[str, Any], now: datetime) -> str:
     if spec.name in stored:
-        when = stored[spec.name]
+        when = stored[spec.name].next_run_time
         if when is None:
             return "paused"
         if when < now:
