@@ -8,6 +8,7 @@ bad value fails there with a :class:`ConfigError` that names the setting.
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from datetime import date, time
@@ -162,6 +163,17 @@ class Settings(BaseSettings):
                 "must start with http:// or https:// (e.g. https://duban.example.gov.cn)"
             )
         return value
+
+    @field_validator("chase_at", "weekly_digest_at", "compile_at", mode="before")
+    @classmethod
+    def _clock(cls, value: object) -> object:
+        """A time of day as people write it: ``9:30`` or ``09:30`` (no seconds)."""
+        if not isinstance(value, str):
+            return value
+        match = re.fullmatch(r"\s*(\d{1,2})[:：](\d{2})\s*", value)
+        if match is None or int(match[1]) > 23 or int(match[2]) > 59:
+            raise ValueError("must be a time of day as HH:MM, e.g. 09:30")
+        return time(int(match[1]), int(match[2]))
 
     @field_validator("compile_on")
     @classmethod

@@ -99,3 +99,28 @@ def test_a_misspelt_variable_is_refused_with_a_suggestion(monkeypatch: pytest.Mo
         "unknown setting(s) in the environment: DUBAN_REPORT_INTERVALDAYS "
         "(did you mean DUBAN_REPORT_INTERVAL_DAYS?)"
     )
+
+
+@pytest.mark.parametrize(("written", "hour", "minute"), [("9:30", 9, 30), (" 09:05 ", 9, 5)])
+def test_times_of_day_are_read_as_people_write_them(
+    monkeypatch: pytest.MonkeyPatch, written: str, hour: int, minute: int
+) -> None:
+    monkeypatch.setenv("DUBAN_CHASE_AT", written)
+    chase_at = load_settings().chase_at
+    assert (chase_at.hour, chase_at.minute) == (hour, minute)
+
+
+@pytest.mark.parametrize("written", ["25:00", "9.30", "09:30:45", ""])
+def test_a_time_that_is_not_hh_mm_is_refused_plainly(
+    monkeypatch: pytest.MonkeyPatch, written: str
+) -> None:
+    monkeypatch.setenv("DUBAN_COMPILE_AT", written)
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+    assert "DUBAN_COMPILE_AT: must be a time of day as HH:MM, e.g. 09:30" in str(refused.value)
+
+
+def test_a_toml_time_is_taken_as_it_is(tmp_path: Path) -> None:
+    path = tmp_path / "duban.toml"
+    path.write_text("weekly_digest_at = 08:45:00\n")
+    assert load_settings(path).weekly_digest_at.strftime("%H:%M") == "08:45"
