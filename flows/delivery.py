@@ -38,10 +38,10 @@ from tracking.db import transaction
 from tracking.ledger import Draft, claim, deliverable_ids, mark_failed, mark_sent, record_draft
 from tracking.models import Notification, ReminderLog, Role, Unit
 from tracking.rules import reply_by
+from tracking.workflow import ROLE_LABELS
 
 DIGEST = "digest"
 logger = logging.getLogger("duban.delivery")
-ROLE_LABELS = {Role.LEAD: "主办", Role.CO: "协办"}
 UNIT_AUDIENCES = (LIAISON, DEPUTY, HEAD)  # the digests that carry the unit's web link
 
 

@@ -36,9 +36,8 @@ from tracking.models import (
 from tracking.obligations import LABELS, Obligation
 from tracking.overview import UPDATE_LABELS
 from tracking.workdays import WorkCalendar
-from tracking.workflow import ASSIGNMENT_LABELS, ITEM_LABELS, is_open
+from tracking.workflow import ASSIGNMENT_LABELS, ITEM_LABELS, ROLE_LABELS, is_open
 
-ROLE_LABELS = {Role.LEAD: "主办", Role.CO: "协办"}
 DECISION_LABELS = {"sent": "已发送", "held": "暂缓", "skipped": "未发送"}
 DELIVERY_LABELS = {
     "pending": "待发送",

@@ -139,7 +139,7 @@ def write_xlsx(
     last_column = get_column_letter(len(SUMMARY_HEADER))
     sheet.freeze_panes = f"A{_HEADER_ROW + 1}"
     sheet.auto_filter.ref = f"A{_HEADER_ROW}:{last_column}{_HEADER_ROW + len(data_rows)}"
-    _set_up_page(sheet)
+    set_up_page(sheet, _HEADER_ROW)
     _write_atomically(path, workbook.save)
 
 
@@ -186,13 +186,13 @@ def _write_row(sheet: Worksheet, number: int, row: SummaryRow) -> None:
     # Excel and WPS do not grow a row to fit wrapped text in a file they did not lay out
     # themselves, so the height is set from the text: lines needed in the busiest cell.
     lines = max(
-        _wrapped_lines(str(value or ""), width)
+        wrapped_lines(str(value or ""), width)
         for value, width in zip(values, _COLUMN_WIDTHS, strict=True)
     )
     sheet.row_dimensions[number].height = min(_MAX_ROW_HEIGHT, lines * _LINE_HEIGHT + 4)
 
 
-def _wrapped_lines(text: str, column_width: float) -> int:
+def wrapped_lines(text: str, column_width: float) -> int:
     """How many lines ``text`` takes in a column ``column_width`` characters wide."""
     usable = max(1.0, column_width - 1.5)  # cell padding
     lines = 0
@@ -202,14 +202,15 @@ def _wrapped_lines(text: str, column_width: float) -> int:
     return lines
 
 
-def _set_up_page(sheet: Worksheet) -> None:
+def set_up_page(sheet: Worksheet, header_row: int) -> None:
+    """Landscape A4, all columns on the page width, the header row repeated on every page."""
     sheet.page_setup.orientation = "landscape"
     sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
     # Fit all columns on the page width; as many pages down as the rows need.
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
     sheet.page_setup.fitToWidth = 1
     sheet.page_setup.fitToHeight = 0
-    sheet.print_title_rows = f"{_HEADER_ROW}:{_HEADER_ROW}"
+    sheet.print_title_rows = f"{header_row}:{header_row}"
     sheet.print_options.horizontalCentered = True
     sheet.page_margins.left = sheet.page_margins.right = 0.4
     sheet.page_margins.top = sheet.page_margins.bottom = 0.6

@@ -12,7 +12,6 @@ Both sides share the layout defined here.
 """
 
 import io
-import math
 import os
 import re
 import secrets
@@ -20,7 +19,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from unicodedata import east_asian_width
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
@@ -34,7 +32,9 @@ from config.policy import Policy
 from tracking.chase import Entry, collect_obligations
 from tracking.models import Role
 from tracking.obligations import LABELS
+from tracking.summary_writer import set_up_page, wrapped_lines
 from tracking.workdays import WorkCalendar
+from tracking.workflow import ROLE_LABELS
 
 SHEET_NAME = "落实情况填报表"
 IDENTITY_SHEET = "duban"
@@ -64,7 +64,6 @@ COLUMNS: tuple[tuple[str, float], ...] = (
 HEADERS = tuple(name for name, _ in COLUMNS)
 TITLE_ROW, NOTE_ROW, HEADER_ROW = 1, 2, 3
 TITLE_SUFFIX = "建议提案落实情况填报表"
-ROLE_LABELS = {Role.LEAD: "主办", Role.CO: "协办"}
 
 _TEXT_COLUMN = HEADERS.index(TEXT_HEADER) + 1
 _STATUS_COLUMN = HEADERS.index(STATUS_HEADER) + 1
@@ -294,7 +293,7 @@ def _write_item(sheet: Worksheet, row: int, seq: int, item: SheetItem) -> None:
         )
     lines = max(
         _MIN_DATA_LINES,
-        *(_wrapped_lines(str(texts.get(name, "")), width) for name, width in COLUMNS),
+        *(wrapped_lines(str(texts.get(name, "")), width) for name, width in COLUMNS),
     )
     sheet.row_dimensions[row].height = min(_MAX_ROW_HEIGHT, lines * _LINE_HEIGHT + 4)
 
@@ -346,16 +345,8 @@ def _protect(sheet: Worksheet) -> None:
 
 
 def _set_up_page(sheet: Worksheet) -> None:
-    sheet.page_setup.orientation = "landscape"
-    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
-    sheet.sheet_properties.pageSetUpPr.fitToPage = True
-    sheet.page_setup.fitToWidth = 1
-    sheet.page_setup.fitToHeight = 0
-    sheet.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
+    set_up_page(sheet, HEADER_ROW)
     sheet.print_area = f"A1:{get_column_letter(_VISIBLE_COLUMNS)}{sheet.max_row}"
-    sheet.print_options.horizontalCentered = True
-    sheet.page_margins.left = sheet.page_margins.right = 0.4
-    sheet.page_margins.top = sheet.page_margins.bottom = 0.6
 
 
 def _write_identity(workbook: Workbook, identity: SheetIdentity) -> None:
@@ -377,13 +368,3 @@ def _write_identity(workbook: Workbook, identity: SheetIdentity) -> None:
             sheet.cell(row=row, column=2, value=value)
     sheet.sheet_state = "veryHidden"
     sheet.protection.sheet = True
-
-
-def _wrapped_lines(text: str, column_width: float) -> int:
-    """How many lines ``text`` takes in a column ``column_width`` characters wide."""
-    usable = max(1.0, column_width - 1.5)
-    lines = 0
-    for paragraph in text.split("\n"):
-        width = sum(2 if east_asian_width(ch) in "WF" else 1 for ch in paragraph)
-        lines += max(1, math.ceil(width / usable))
-    return lines

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from tracking.audit import record_event
 from tracking.errors import ConflictError
-from tracking.models import Assignment, AssignmentStatus, FollowUpItem, ItemStatus
+from tracking.models import Assignment, AssignmentStatus, FollowUpItem, ItemStatus, Role
 
 ITEM_LABELS = {
     ItemStatus.ASSIGNED: "待签收",
@@ -22,6 +22,7 @@ ITEM_LABELS = {
     ItemStatus.RETURNED: "退回",
     ItemStatus.REOPENED: "重新办理",
 }
+ROLE_LABELS = {Role.LEAD: "主办", Role.CO: "协办"}
 ASSIGNMENT_LABELS = {
     AssignmentStatus.ASSIGNED: "待签收",
     AssignmentStatus.HANDLING: "办理中",

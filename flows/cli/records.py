@@ -37,7 +37,7 @@ from tracking.items import (
 from tracking.models import Unit, UpdateKind, UpdateSource
 from tracking.units import load_units, read_units_file, units_without_contact
 from tracking.updates import record_update
-from tracking.workflow import ASSIGNMENT_LABELS, item_label
+from tracking.workflow import ASSIGNMENT_LABELS, ROLE_LABELS, item_label
 
 ItemOption = Annotated[int | None, typer.Option("--item", help="Item id (see `duban list`).")]
 NumberOption = Annotated[str | None, typer.Option("--number", help="Proposal number.")]
@@ -45,7 +45,6 @@ CategoryOption = Annotated[
     str | None, typer.Option("--category", help="人大建议 or 政协提案, when numbers clash.")
 ]
 YearOption = Annotated[int | None, typer.Option("--year", help="The year, when numbers clash.")]
-ROLE_LABELS = {"lead": "主办", "co": "协办"}
 
 # --- import and units -------------------------------------------------------------------------
 

@@ -34,7 +34,6 @@ from flows.web.uploads import stored_path
 from tracking.compile import summary_rows, summary_title
 from tracking.dashboard import (
     AUDIENCE_LABELS,
-    ROLE_LABELS,
     build_dashboard,
     item_deadlines,
     item_timeline,
@@ -64,7 +63,7 @@ from tracking.models import (
     UpdateSource,
 )
 from tracking.summary_writer import write_xlsx
-from tracking.workflow import ASSIGNMENT_LABELS, ITEM_LABELS, is_open
+from tracking.workflow import ASSIGNMENT_LABELS, ITEM_LABELS, ROLE_LABELS, is_open
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 REFUSED = {

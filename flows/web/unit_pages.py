@@ -54,6 +54,7 @@ from tracking.unit_reports import (
     submit_report,
     unit_items,
 )
+from tracking.workflow import ROLE_LABELS
 
 router = APIRouter()
 
@@ -68,7 +69,6 @@ SOURCE_LABELS = {
     "import": "汇总表导入",
     "spreadsheet": "表格报送",
 }
-ROLE_LABELS = {Role.LEAD: "主办", Role.CO: "协办"}
 CROSS_SITE = "提交未被接受：请从本单位的填报页面提交。"
 STALE = "该事项刚刚被他人更新，请刷新页面后重新提交。"
 
