@@ -4,6 +4,8 @@ Every holiday and make-up working day asserted here was checked against the pack
 (chinese_calendar.is_workday / get_holiday_detail / is_in_lieu) before it was written down.
 """
 
+import random
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 
 import chinese_calendar
@@ -210,3 +212,66 @@ def test_corrections_win_over_the_package_in_a_known_year() -> None:
 def test_a_date_both_holiday_and_workday_is_refused() -> None:
     with pytest.raises(ValueError, match="2027-01-01"):
         WorkCalendar(extra_holidays=[date(2027, 1, 1)], extra_workdays=[date(2027, 1, 1)])
+
+
+def _walk(calendar: WorkCalendar, day: date, n: int, step: int) -> date:
+    """The definition, one day at a time: the n-th working day after (step 1) or before (-1)."""
+    while n:
+        day += timedelta(days=step)
+        n -= calendar.is_workday(day)
+    return day
+
+
+@pytest.mark.parametrize(
+    "calendar",
+    [
+        WorkCalendar(),
+        WorkCalendar(
+            extra_holidays=[date(2023, 5, 4), date(2027, 2, 8)],
+            extra_workdays=[date(2023, 5, 6), date(2027, 2, 13)],
+        ),
+    ],
+    ids=["package", "with-corrections"],
+)
+def test_counted_answers_match_a_day_by_day_walk(calendar: WorkCalendar) -> None:
+    # The calendar answers from a running count of working days; this walks the days as the
+    # definition says, on random dates across years (past the package's data too) and spans
+    # long enough to cross New Year in both directions.
+    rng = random.Random(20221)
+    for _ in range(1000):
+        start = date(2021, 1, 1) + timedelta(days=rng.randrange(7 * 365))
+        n = rng.choice((1, 2, 3, 5, 20, rng.randrange(1, 400)))
+        assert calendar.add_workdays(start, n) == _walk(calendar, start, n, +1), (start, n)
+        assert calendar.subtract_workdays(start, n) == _walk(calendar, start, n, -1), (start, n)
+        end = start + timedelta(days=rng.randrange(-500, 500))
+        assert calendar.workdays_between(start, end) == _walk_between(calendar, start, end)
+
+
+def _walk_between(calendar: WorkCalendar, start: date, end: date) -> int:
+    if end < start:
+        return -_walk_between(calendar, end, start)
+    return sum(
+        calendar.is_workday(start + timedelta(days=k)) for k in range(1, (end - start).days + 1)
+    )
+
+
+def test_counts_grow_safely_under_threads() -> None:
+    # The web pages share one calendar across threads; years are counted as they are first
+    # asked for, and a reader must never see the counts half built.
+    calendar = WorkCalendar()
+    reference = WorkCalendar()
+    days = [date(2010 + k % 17, 1 + k % 12, 1 + k % 28) for k in range(400)]
+
+    def answers(day: date) -> tuple[date, date, int]:
+        return (
+            calendar.add_workdays(day, 30),
+            calendar.subtract_workdays(day, 30),
+            calendar.workdays_between(date(2022, 6, 15), day),
+        )
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(answers, days))
+    for day, (after, before, between) in zip(days, got, strict=True):
+        assert after == _walk(reference, day, 30, +1), day
+        assert before == _walk(reference, day, 30, -1), day
+        assert between == reference.workdays_between(date(2022, 6, 15), day), day

@@ -8,6 +8,8 @@ fail: it knows weekends and the local corrections only, and says so (:meth:`cove
 A correction wins over the package's data in any year.
 """
 
+import threading
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -69,6 +71,8 @@ class WorkCalendar:
                 f"dates both extra holidays and extra workdays: {', '.join(map(str, sorted(both)))}"
             )
         self._known: dict[date, DayInfo] = {}
+        self._counted = _Counts(first_year=0, last_year=-1, base=0, running=())
+        self._counting = threading.Lock()
 
     @classmethod
     def from_corrections(cls, corrections: CalendarCorrections) -> "WorkCalendar":
@@ -154,20 +158,52 @@ class WorkCalendar:
     def _step(self, day: date, n: int, direction: int) -> date:
         if n < 1:
             raise ValueError(f"n must be at least 1 (got {n}); next_workday gives the day itself")
-        day = _checked(day)
-        while n:
-            day += timedelta(days=direction)
-            if self.is_workday(day):
-                n -= 1
-        return day
+        counts = self._cover(_checked(day).year)
+        while True:
+            counted = counts.running[day.toordinal() - counts.base]
+            # Forwards: the first day counted n more than the day. Backwards: the working day
+            # with n working days from it up to the day before.
+            target = counted + n if direction > 0 else counted - self.is_workday(day) - n + 1
+            if 1 <= target <= counts.running[-1]:
+                return date.fromordinal(counts.base + bisect_left(counts.running, target))
+            counts = self._cover(counts.last_year + 1 if direction > 0 else counts.first_year - 1)
 
     def workdays_between(self, start: date, end: date) -> int:
         """Working days after ``start`` up to and including ``end``; negative when end < start.
 
         The inverse of :meth:`add_workdays`: ``workdays_between(d, add_workdays(d, n)) == n``."""
-        if end < start:
-            return -self.workdays_between(end, start)
-        return sum(1 for day in _days(start + timedelta(days=1), end) if self.is_workday(day))
+        self._cover(_checked(start).year)
+        counts = self._cover(_checked(end).year)  # counts only grow: this one covers both
+        return (
+            counts.running[end.toordinal() - counts.base]
+            - counts.running[start.toordinal() - counts.base]
+        )
+
+    def _cover(self, year: int) -> "_Counts":
+        """The running count of working days, extended to whole years to include ``year``.
+
+        A chase asks three or four such questions per obligation, spanning months: walking the
+        days each time was most of its cost. The counts are rebuilt aside and swapped in whole,
+        so that a thread reading them (the web pages share one calendar) never sees them half
+        built."""
+        counts = self._counted
+        if counts.first_year <= year <= counts.last_year:
+            return counts
+        with self._counting:
+            counts = self._counted
+            if counts.first_year <= year <= counts.last_year:
+                return counts
+            if counts.first_year > counts.last_year:
+                first, last = year, year
+            else:
+                first, last = min(counts.first_year, year), max(counts.last_year, year)
+            base = date(first, 1, 1).toordinal()
+            running, total = [], 0
+            for ordinal in range(base, date(last, 12, 31).toordinal() + 1):
+                total += self.is_workday(date.fromordinal(ordinal))
+                running.append(total)
+            self._counted = _Counts(first, last, base, tuple(running))
+            return self._counted
 
     def describe(self, day: date) -> str:
         """One line for people: '2022-10-01 国庆节 holiday', '2023-01-28 Saturday, a make-up
@@ -189,18 +225,22 @@ class WorkCalendar:
         return text
 
 
+@dataclass(frozen=True)
+class _Counts:
+    """Working days counted from 1 January of ``first_year``: ``running[i]`` is the number of
+    working days from ``base`` (that day's ordinal) up to ``base + i``, inclusive."""
+
+    first_year: int
+    last_year: int
+    base: int
+    running: tuple[int, ...]
+
+
 def _checked(day: date) -> date:
     # A datetime is a date to Python but never equal to one: refuse it rather than miss a holiday.
     if isinstance(day, datetime) or not isinstance(day, date):
         raise TypeError(f"expected a date, got {type(day).__name__}: {day!r}")
     return day
-
-
-def _days(first: date, last: date) -> Iterable[date]:
-    day = first
-    while day <= last:
-        yield day
-        day += timedelta(days=1)
 
 
 def _count(n: int, noun: str) -> str:
