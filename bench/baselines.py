@@ -3,9 +3,11 @@ no validation, no ORM and no audit beyond the rows duban writes, as a floor to c
 
 - import: csv and sqlite3 ``executemany`` into plain tables shaped like duban's, with the same
   indexes and one audit row per created record, in one transaction;
-- drafting: per unit, one SQL query and ``str.format`` for the text and HTML, then the message
-  and its reminder-log rows written in one transaction per unit (as duban does);
-- sending: ``smtplib`` on one reused connection, the messages built with ``email.message``;
+- drafting: per unit, one SQL query and ``str.format`` for the text and HTML, the unit's return
+  sheet as an openpyxl write-only workbook of the same rows, then the message and its
+  reminder-log rows written in one transaction per unit (as duban does);
+- sending: ``smtplib`` on one reused connection, the messages built with ``email.message`` with
+  the sheet attached;
 - compiling: one SQL query and an openpyxl write-only workbook.
 """
 
@@ -156,6 +158,20 @@ def import_raw(table: Path, db: Path, *, year: int, now: datetime) -> int:
     return len(item_rows)
 
 
+_SHEET_NAME = "落实情况填报表"
+_SHEET_HEADER = (
+    "序号",
+    "类别",
+    "编号",
+    "案由",
+    "跟踪落实事项",
+    "承办方式",
+    "需办理",
+    "办理时限",
+    "落实情况",
+    "办理状态",
+    "事项编号",
+)
 _UNIT_ITEMS = """
 SELECT a.id, a.role, i.id, i.commitment, p.category, p.number, p.title, p.lead_representative,
     (SELECT u.name FROM assignment l JOIN unit u ON u.id = l.unit_id
@@ -202,7 +218,7 @@ def draft_raw(db: Path, *, as_of: date, now: datetime, interval_days: int = 30) 
             rows = connection.execute(_UNIT_ITEMS, (unit_id,)).fetchall()
             if not rows:
                 continue
-            texts, htmls, logs = [], [], []
+            texts, htmls, logs, sheet_rows = [], [], [], []
             for n, (assignment, role, item, commitment, *proposal, lead, co, last) in enumerate(
                 rows, start=1
             ):
@@ -226,13 +242,27 @@ def draft_raw(db: Path, *, as_of: date, now: datetime, interval_days: int = 30) 
                 texts.append(_ENTRY_TEXT.format(**fields))
                 htmls.append(_ENTRY_HTML.format(**{k: _escape(v) for k, v in fields.items()}))
                 logs.append((as_of.isoformat(), assignment, unit_id, item, due.isoformat(), "sent"))
+                sheet_rows.append(
+                    (
+                        n,
+                        *proposal[:3],
+                        commitment,
+                        fields["role"],
+                        "报送落实进展",
+                        due,
+                        None,
+                        None,
+                        item,
+                    )
+                )
+            sheet = _write_sheet(db.parent / "sheets" / f"{unit_id}-{as_of}.xlsx", sheet_rows)
             envelope = {"unit": unit_name, "as_of": as_of, "count": len(rows)}
             connection.execute("BEGIN IMMEDIATE")
             cursor = connection.execute(
                 "INSERT INTO notification (unit_id, channel, kind, dedupe_key, recipients, subject,"
-                " body_text, body_html, audience, status, attempts, permanent_failure, last_error,"
-                " created_at) VALUES (?, 'email', 'digest', ?, ?, ?, ?, ?, 'liaison', 'pending', 0,"
-                " 0, '', ?)",
+                " body_text, body_html, attachments, audience, status, attempts, permanent_failure,"
+                " last_error, created_at) VALUES (?, 'email', 'digest', ?, ?, ?, ?, ?, ?,"
+                " 'liaison', 'pending', 0, 0, '', ?)",
                 (
                     unit_id,
                     f"digest:{unit_id}:{as_of}",
@@ -240,6 +270,7 @@ def draft_raw(db: Path, *, as_of: date, now: datetime, interval_days: int = 30) 
                     f"【督办提醒】{len(rows)}项建议提案事项待办理",
                     _BODY_TEXT.format(**envelope, entries="".join(texts)),
                     _BODY_HTML.format(**envelope, entries="".join(htmls)),
+                    json.dumps([str(sheet)]),
                     created,
                 ),
             )
@@ -252,6 +283,19 @@ def draft_raw(db: Path, *, as_of: date, now: datetime, interval_days: int = 30) 
             connection.execute("COMMIT")
             written += 1
     return written
+
+
+def _write_sheet(path: Path, rows: list[tuple]) -> Path:
+    """The unit's return sheet: the same rows and columns as duban's, write-only, unstyled."""
+    path.parent.mkdir(exist_ok=True)
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(_SHEET_NAME)
+    sheet.append([f"{_SHEET_NAME}"])
+    sheet.append(list(_SHEET_HEADER))
+    for row in rows:
+        sheet.append(row)
+    workbook.save(path)
+    return path
 
 
 def _escape(value: object) -> object:
@@ -269,8 +313,8 @@ def send_raw(db: Path, host: str, port: int, *, sender: str, limit: int | None =
         sent = 0
         with smtplib.SMTP(host, port) as smtp:
             for (notification_id,) in pending:
-                to, subject, text, body_html, key = connection.execute(
-                    "SELECT recipients, subject, body_text, body_html, dedupe_key "
+                to, subject, text, body_html, key, attachments = connection.execute(
+                    "SELECT recipients, subject, body_text, body_html, dedupe_key, attachments "
                     "FROM notification WHERE id = ?",
                     (notification_id,),
                 ).fetchone()
@@ -282,6 +326,13 @@ def send_raw(db: Path, host: str, port: int, *, sender: str, limit: int | None =
                 message["Message-ID"] = f"<{key.replace(':', '-')}@bench.invalid>"
                 message.set_content(text)
                 message.add_alternative(body_html, subtype="html")
+                for attachment in json.loads(attachments or "[]"):
+                    message.add_attachment(
+                        Path(attachment).read_bytes(),
+                        maintype="application",
+                        subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                        filename=Path(attachment).name,
+                    )
                 smtp.send_message(message)
                 sent += 1
     return sent

@@ -19,6 +19,7 @@ from typing import Any
 from rich.console import Console
 
 from bench import report, workloads
+from bench.state import copy_state
 
 DEFAULT_SIZES = (1000, 10000, 50000)
 QUICK_ITEMS = 1000  # the size W5's database has
@@ -31,7 +32,6 @@ def run_size(items: int, work: Path, args: argparse.Namespace) -> dict[str, Any]
         *PYTHON_SIZE,
         f"--items={items}",
         f"--work={work}",
-        f"--cap={args.cap}",
         f"--max-runs={args.max_runs}",
         f"--budget={args.budget}",
     ]
@@ -39,6 +39,19 @@ def run_size(items: int, work: Path, args: argparse.Namespace) -> dict[str, Any]
         command.append(f"--smtp-sample={args.smtp_sample}")
     done = subprocess.run(
         command, cwd=workloads.ROOT, check=True, stdout=subprocess.PIPE, text=True
+    )
+    return json.loads(done.stdout)
+
+
+def web_pages(size_work: Path) -> dict[str, Any]:
+    """W6: the pages on a copy of the size's imported year, in a process of its own."""
+    state = copy_state(size_work / "ready", size_work / "web")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.web", f"--state={state}"],
+        cwd=workloads.ROOT,
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     return json.loads(done.stdout)
 
@@ -83,12 +96,6 @@ def main() -> None:
         "--sizes",
         default=",".join(map(str, DEFAULT_SIZES)),
         help="items per synthetic year, comma-separated (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--cap",
-        type=float,
-        default=300.0,
-        help="seconds after which W2 with duban's own calendar is stopped (default: %(default)s)",
     )
     parser.add_argument(
         "--smtp-sample",
@@ -144,6 +151,8 @@ def measure(sizes: list[int], args: argparse.Namespace, console: Console) -> dic
         for items in sizes:
             console.print(f"[bold]{items} items[/] (W1–W4 in a fresh process)")
             results["sizes"][items] = run_size(items, work / str(items), args)
+            console.print(f"[bold]{items} items[/]: W6 web pages (in a fresh process)")
+            results["sizes"][items]["web"] = web_pages(work / str(items))
         console.print("[bold]W5[/]: duban list against the 1k database")
         quick_dir = work / str(QUICK_ITEMS)
         if QUICK_ITEMS not in sizes:

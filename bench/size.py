@@ -6,15 +6,11 @@ resident memory (ru_maxrss) after each workload. Progress goes to stderr.
 """
 
 import argparse
-import hashlib
 import json
 import resource
-import signal
-import sqlite3
 import sys
 import time
 from collections.abc import Callable
-from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -22,7 +18,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bench import baselines, synth, workloads
-from bench.calendar_fix import CountingCalendar
 from bench.smtp_sink import SmtpSink
 from bench.state import copy_state, fresh_dir, record_final_reports
 from flows.app import App
@@ -35,10 +30,6 @@ REPORTED_ON = date(2022, 11, 1)
 SENDER = "duban@localhost"
 
 Prepare = Callable[[int], Callable[[], Any]]  # run number -> the action to time
-
-
-class Capped(BaseException):
-    """A workload stopped at its time cap (a BaseException, so no product code swallows it)."""
 
 
 def peak_mb() -> float:
@@ -80,29 +71,6 @@ class Runner:
         log(f"{name}: duban {_brief(times['product'])}, baseline {_brief(times['baseline'])}")
         return times
 
-    def capped(self, name: str, seconds: float, action: Callable[[], Any]) -> dict[str, Any]:
-        """One run, stopped after ``seconds``: the time, or the cap as a lower bound."""
-
-        def stop(signum: int, frame: object) -> None:
-            raise Capped
-
-        previous = signal.signal(signal.SIGALRM, stop)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
-        start = time.perf_counter()
-        try:
-            action()
-            result = {"seconds": time.perf_counter() - start, "capped": False}
-        except Capped:
-            result = {"seconds": time.perf_counter() - start, "capped": True}
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-            self.close_apps()
-        self.peaks[name] = peak_mb()
-        stopped = " (stopped at the cap)" if result["capped"] else ""
-        log(f"{name}: {result['seconds']:.1f} s{stopped}")
-        return result
-
     def close_apps(self) -> None:
         for app in self._apps:
             app.engine.dispose()
@@ -120,9 +88,7 @@ def prepare_year(items: int, work: Path) -> tuple[Path, Path]:
     return table, units
 
 
-def run_size(
-    items: int, work: Path, *, cap: float, smtp_sample: int | None, runner: Runner
-) -> dict[str, Any]:
+def run_size(items: int, work: Path, *, smtp_sample: int | None, runner: Runner) -> dict[str, Any]:
     result: dict[str, Any] = {"items": items, "start_mb": peak_mb()}
     table, units = prepare_year(items, work)
     result["table_mb"] = table.stat().st_size / 2**20
@@ -144,12 +110,11 @@ def run_size(
     runner.close_apps()
     ready = copy_state(imported, work / "ready")
 
-    # W2: plan, render and write the ledger; duban with its calendar and with the counting one.
+    # W2: plan, render (each liaison's digest and its return sheet) and write the ledger.
     drafted: dict[str, tuple[int, int]] = {}
 
     def draft_product(run: int) -> Callable[[], Any]:
         app = runner.app(copy_state(ready, work / f"w2-{run}"))
-        app.calendar = CountingCalendar(app.calendar)
         return lambda: drafted.setdefault(
             "counts", workloads.draft_chase(app, as_of=AS_OF, now=NOW)
         )
@@ -158,16 +123,9 @@ def run_size(
         db = copy_state(ready, work / f"w2-raw-{run}") / "duban.db"
         return lambda: drafted.setdefault("raw", (baselines.draft_raw(db, as_of=AS_OF, now=NOW), 0))
 
-    result["w2_counting"] = runner.pair("w2 (counting calendar)", draft_product, draft_baseline)
+    result["w2"] = runner.pair("w2", draft_product, draft_baseline)
     result["digests"], result["entries"] = drafted["counts"]
     result["raw_digests"] = drafted["raw"][0]
-    as_is = runner.app(copy_state(ready, work / "w2-as-is"))
-    result["w2"] = runner.capped(
-        "w2 (as is)", cap, lambda: workloads.draft_chase(as_is, as_of=AS_OF, now=NOW)
-    )
-    if not result["w2"]["capped"]:
-        result["w2"]["same_ledger"] = _ledger(work / "w2-as-is") == _ledger(work / "w2-0")
-        runner.peaks["ledger check (bench)"] = peak_mb()
 
     # W3: every pending message (or a sample) to a loopback SMTP server.
     source = work / "w2-0"
@@ -217,23 +175,10 @@ def run_size(
     return result
 
 
-def _ledger(state_dir: Path) -> str:
-    """A digest of the messages a chase wrote, read one at a time (they can be megabytes)."""
-    digest = hashlib.sha256()
-    with closing(sqlite3.connect(state_dir / "duban.db")) as connection:
-        for row in connection.execute(
-            "SELECT dedupe_key, subject, body_text, body_html FROM notification ORDER BY dedupe_key"
-        ):
-            for cell in row:
-                digest.update(cell.encode() + b"\0")
-    return digest.hexdigest()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, required=True)
     parser.add_argument("--work", type=Path, required=True)
-    parser.add_argument("--cap", type=float, default=300.0)
     parser.add_argument("--smtp-sample", type=int, default=None)
     parser.add_argument("--max-runs", type=int, default=5)
     parser.add_argument("--budget", type=float, default=15.0)
@@ -248,7 +193,7 @@ def main() -> None:
         workloads.load_contacts(app, units, now=NOW)
         runner.close_apps()
         return
-    result = run_size(args.items, work, cap=args.cap, smtp_sample=args.smtp_sample, runner=runner)
+    result = run_size(args.items, work, smtp_sample=args.smtp_sample, runner=runner)
     print(json.dumps(result))
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -95,8 +96,7 @@ def draft_digests(app: App, chase: ChasePlan, *, now: datetime) -> int:
             if sheet is not None:
                 sheet.discard()
     with transaction(app.engine) as session:
-        for decision in chase.decisions:
-            _log_decision(session, decision, chase.as_of, now)
+        _log_decisions(session, chase.decisions, chase.as_of, now)
     return written
 
 
@@ -308,8 +308,11 @@ def _send_webhook(spec: dict[str, str] | None, message: Notification) -> None:
 def _log_sent(
     session: Session, digest: Digest, notification_id: int, as_of: date, now: datetime
 ) -> None:
-    for entry in digest.entries:
-        session.add(
+    # One statement for the digest's rows: a digest can carry thousands of entries, and
+    # validated records flushed one by one were most of the cost of writing the ledger.
+    session.execute(
+        insert(ReminderLog),
+        [
             _log_row(
                 entry,
                 as_of,
@@ -319,30 +322,45 @@ def _log_sent(
                 digest.audience,
                 notification_id,
             )
-        )
+            for entry in digest.entries
+        ],
+    )
 
 
-def _log_decision(session: Session, decision: Decision, as_of: date, now: datetime) -> None:
-    entry = decision.entry
-    exists = session.exec(
-        select(ReminderLog.id).where(
-            ReminderLog.run_on == as_of,
-            ReminderLog.assignment_id == entry.assignment_id,
-            ReminderLog.obligation == entry.obligation,
-            ReminderLog.due == entry.due,
-            ReminderLog.stage == entry.stage.key,
-            ReminderLog.decision == decision.decision,
-            ReminderLog.audience == LIAISON,
-        )
-    ).first()
-    if exists is None:
-        try:
-            with session.begin_nested():  # an overlapping run may write the same row first
-                session.add(
-                    _log_row(entry, as_of, now, decision.decision, decision.rule, LIAISON, None)
-                )
-        except IntegrityError:
-            pass
+def _log_decisions(session: Session, decisions: list[Decision], as_of: date, now: datetime) -> None:
+    """Log each decision once per run day (a re-run the same day finds its rows)."""
+    logged = set(
+        session.exec(
+            select(
+                ReminderLog.assignment_id,
+                ReminderLog.obligation,
+                ReminderLog.due,
+                ReminderLog.stage,
+                ReminderLog.decision,
+            ).where(ReminderLog.run_on == as_of, ReminderLog.audience == LIAISON)
+        ).all()
+    )
+    rows = {}
+    for decision in decisions:
+        entry = decision.entry
+        key = (entry.assignment_id, entry.obligation, entry.due, entry.stage.key, decision.decision)
+        if key not in logged:
+            rows.setdefault(
+                key, _log_row(entry, as_of, now, decision.decision, decision.rule, LIAISON, None)
+            )
+    if not rows:
+        return
+    try:
+        with session.begin_nested():
+            session.execute(insert(ReminderLog), list(rows.values()))
+    except IntegrityError:
+        # An overlapping run wrote some of the same rows meanwhile: write the rest one by one.
+        for row in rows.values():
+            try:
+                with session.begin_nested():
+                    session.execute(insert(ReminderLog), [row])
+            except IntegrityError:
+                pass
 
 
 def _log_row(
@@ -353,21 +371,22 @@ def _log_row(
     rule: str,
     audience: str,
     notification_id: int | None,
-) -> ReminderLog:
-    return ReminderLog(
-        run_on=as_of,
-        assignment_id=entry.assignment_id,
-        unit_id=entry.unit_id,
-        item_id=entry.item_id,
-        obligation=entry.obligation,
-        due=entry.due,
-        stage=entry.stage.key,
-        audience=audience,
-        decision=decision,
-        rule=rule,
-        notification_id=notification_id,
-        created_at=now,
-    )
+) -> dict[str, object]:
+    """A ReminderLog row as the values of an INSERT."""
+    return {
+        "run_on": as_of,
+        "assignment_id": entry.assignment_id,
+        "unit_id": entry.unit_id,
+        "item_id": entry.item_id,
+        "obligation": str(entry.obligation),
+        "due": entry.due,
+        "stage": entry.stage.key,
+        "audience": audience,
+        "decision": decision,
+        "rule": rule,
+        "notification_id": notification_id,
+        "created_at": now,
+    }
 
 
 def _sent_rule(entry: Entry, audience: str) -> str:

@@ -244,3 +244,35 @@ def test_a_unit_with_a_webhook_gets_its_digest_there_too(app: App, smtp: Loopbac
 def find_id(app: App, name: str) -> int:
     with transaction(app.engine) as session:
         return find_unit(session, name).id  # type: ignore[return-value]
+
+
+def test_obligations_of_one_unit_or_item_are_those_of_the_whole_year(app: App) -> None:
+    # The unit page, the unit's sheet and an item's page ask for a part of the year: the part
+    # must be exactly what the whole year's list says of it, names of the other units included.
+    from tracking.chase import collect_obligations
+
+    def obligations(session, **part):
+        return collect_obligations(
+            session,
+            as_of=JUNE,
+            policy=app.policy,
+            calendar=app.calendar,
+            interval_days=app.settings.report_interval_days,
+            **part,
+        )
+
+    report(app, "152", "市卫生健康委", date(2022, 6, 1))  # one unit's facts differ
+    with transaction(app.engine) as session:
+        everything = obligations(session)
+        health = find_unit(session, "市卫生健康委")
+        item = find_item(session, ItemRef(number="152"))
+        of_unit = obligations(session, unit_id=health.id)
+        of_item = obligations(session, item_ids=[item.id])
+    assert len({o.unit_id for o in everything}) == 7
+    assert of_unit == [o for o in everything if o.unit_id == health.id]
+    assert len(of_unit) == 4 and {o.unit_name for o in of_unit} == {"市卫生健康委"}
+    assert of_item == [o for o in everything if o.item_id == item.id]
+    assert {o.lead_unit for o in of_item} == {"市民政局"} and len(of_item[0].co_units) >= 1
+    reported = [o for o in of_item if o.unit_id == health.id]
+    assert [o.last_reported_on for o in reported] == [date(2022, 6, 1)]
+    assert reported[0].deadline.due > min(o.deadline.due for o in of_item)

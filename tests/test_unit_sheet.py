@@ -342,3 +342,22 @@ def test_only_liaisons_get_a_sheet(app: App) -> None:
     with transaction(app.engine) as session:
         [note] = session.exec(select(Notification)).all()
     assert note.attachments == [] and "落实情况填报表" not in note.body_text
+
+
+def test_every_data_cell_is_bordered_wrapped_and_aligned_by_its_column(
+    app: App, tmp_path: Path
+) -> None:
+    sheet = openpyxl.load_workbook(unit_sheet(app, "市民政局", tmp_path / "mzj.xlsx")).worksheets[0]
+    centred = {"A", "B", "C", "F", "H", "J"}  # 序号 类别 编号 承办方式 办理时限 办理状态
+    for row in sheet.iter_rows(min_row=FIRST_DATA_ROW):
+        for cell in row:
+            where = cell.coordinate
+            assert {cell.border.left.style, cell.border.right.style} == {"thin"}, where
+            assert {cell.border.top.style, cell.border.bottom.style} == {"thin"}, where
+            assert cell.alignment.wrap_text and cell.alignment.vertical == "top", where
+            expected = "center" if cell.column_letter in centred else "left"
+            assert cell.alignment.horizontal == expected, where
+            filled = cell.fill.fgColor.rgb if cell.fill.fill_type == "solid" else None
+            assert filled == ("00FFF2CC" if cell.column_letter in {"I", "J"} else None), where
+    assert sheet["H4"].number_format == 'yyyy"年"m"月"d"日"'
+    assert sheet.row_dimensions[4].height >= 4 * 14.5

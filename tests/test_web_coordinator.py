@@ -1152,3 +1152,36 @@ def test_screenshots_of_the_main_pages(make_app, seed: Path, page, database_url:
             form.get_by_role("button", name="延期").click()
             page.wait_for_url(f"{base}/items/{item_id}")
             page.screenshot(path=folder / "item.png", full_page=True)
+
+
+def test_a_long_item_list_comes_in_pages_that_keep_the_filters(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.web import coordinator_pages
+
+    monkeypatch.setattr(coordinator_pages, "ITEMS_PER_PAGE", 4)
+    numbers = re.compile(r'<td class="nowrap"><a href="/items/\d+">([^<]+)</a></td>')
+    with http_login(site) as client:
+        pages = [client.get("/items", params={"page": n}) for n in (1, 2, 3)]
+        seen = [numbers.findall(page.text) for page in pages]
+        assert [len(numbers) for numbers in seen] == [4, 4, 3]
+        assert sorted(number for page in seen for number in page) == sorted(
+            ["730", "152", "199", "217", "250", "271", "289", "321", "379", "445", "451"]
+        )  # each item once, none lost
+        assert "共 11 项" in pages[0].text and "第 1 / 3 页" in pages[0].text
+        assert 'href="/items?page=2" rel="next"' in pages[0].text
+        assert 'rel="prev"' in pages[1].text and 'rel="next"' not in pages[2].text
+        beyond = client.get("/items", params={"page": "99"})  # past the end: the last page
+        assert numbers.findall(beyond.text) == seen[2]
+
+        # A filter is kept across pages, and the search runs before the pages are cut.
+        health = client.get("/items", params={"unit": "市卫生健康委"})
+        assert "共 4 项" in health.text and "第 1 / 1 页" not in health.text
+        searched = client.get("/items", params={"q": "养老", "page": "1"})
+        found = re.search(r"共 (\d+) 项", searched.text)
+        assert found and int(found.group(1)) > 4
+        assert "/items?q=%E5%85%BB%E8%80%81&amp;page=2" in searched.text
+        by_unit_name = client.get("/items", params={"q": "卫生健康"})
+        assert "共 4 项" in by_unit_name.text
+        nothing = client.get("/items", params={"q": "100%_\\"})
+        assert "没有符合条件的事项" in nothing.text

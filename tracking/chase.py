@@ -7,10 +7,11 @@ not reminded again, and a re-plan after a run shows what a run would still send.
 """
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
-from sqlalchemy import func
+from sqlalchemy import Row, func
 from sqlmodel import Session, select
 
 from config.policy import Policy
@@ -219,19 +220,32 @@ def _group(
     return digests
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OpenObligation:
-    """An obligation of one assignment, with the facts a reminder or a listing shows."""
+    """An obligation of one assignment, with the facts a reminder or a listing shows.
 
-    assignment: Assignment
-    item: FollowUpItem
-    proposal: Proposal
+    Plain values, not records: a chase holds one per open obligation of the year (175,000 at
+    50,000 items), and the strings of an item are shared by all its obligations."""
+
+    assignment_id: int
+    unit_id: int
     unit_name: str
+    role: str
+    item_id: int
+    commitment: str
+    year: int
+    category: str
+    number: str
+    title: str
+    lead_representative: str
     lead_unit: str
     co_units: tuple[str, ...]
     last_reported_on: date | None
     obligation: Obligation
     deadline: Deadline
+
+
+_GONE = (AssignmentStatus.RETURNED, AssignmentStatus.REASSIGNED)
 
 
 def collect_obligations(
@@ -242,32 +256,66 @@ def collect_obligations(
     calendar: WorkCalendar,
     interval_days: int,
     problems: list[str] | None = None,
+    unit_id: int | None = None,
+    item_ids: Collection[int] | None = None,
 ) -> list[OpenObligation]:
-    """Every obligation open on ``as_of``, in the order of the year's table. Items whose
-    deadlines cannot be computed are left out and described in ``problems``."""
+    """Every obligation open on ``as_of``, in the order of the year's table: of one unit's
+    assignments with ``unit_id``, on the given items with ``item_ids``. Items whose deadlines
+    cannot be computed are left out and described in ``problems``."""
     problems = [] if problems is None else problems
-    rows = session.exec(
-        select(Assignment, FollowUpItem, Proposal)
-        .join(FollowUpItem, Assignment.item_id == FollowUpItem.id)
-        .join(Proposal, FollowUpItem.proposal_id == Proposal.id)
-        .where(
-            Assignment.status.not_in(  # type: ignore[attr-defined]
-                [AssignmentStatus.RETURNED, AssignmentStatus.REASSIGNED]
-            )
+    items_query = (
+        select(
+            FollowUpItem.id,
+            FollowUpItem.status,
+            FollowUpItem.closed_on,
+            FollowUpItem.assigned_on,
+            FollowUpItem.reply_class,
+            FollowUpItem.replied_on,
+            FollowUpItem.rating,
+            FollowUpItem.rated_on,
+            FollowUpItem.commitment,
+            Proposal.year,
+            Proposal.category,
+            Proposal.number,
+            Proposal.title,
+            Proposal.lead_representative,
         )
-        .order_by(Proposal.year, FollowUpItem.position, FollowUpItem.id, Assignment.id)
-    ).all()
-    rows = [
-        (a, item, p)
-        for a, item, p in rows
+        .join(Proposal, FollowUpItem.proposal_id == Proposal.id)
+        .order_by(Proposal.year, FollowUpItem.position, FollowUpItem.id)
+    )
+    assignments_query = (
+        select(
+            Assignment.id,
+            Assignment.item_id,
+            Assignment.unit_id,
+            Assignment.role,
+            Assignment.status,
+        )
+        .where(Assignment.status.not_in(_GONE))  # type: ignore[attr-defined]
+        .order_by(Assignment.id)
+    )
+    # The lead's and co units' names need every assignment of an item, not only the unit's.
+    if unit_id is not None:
+        of_unit = select(Assignment.item_id).where(Assignment.unit_id == unit_id)
+        items_query = items_query.where(FollowUpItem.id.in_(of_unit))  # type: ignore[union-attr]
+        assignments_query = assignments_query.where(Assignment.item_id.in_(of_unit))  # type: ignore[attr-defined]
+    if item_ids is not None:
+        wanted = sorted(item_ids)
+        items_query = items_query.where(FollowUpItem.id.in_(wanted))  # type: ignore[union-attr]
+        assignments_query = assignments_query.where(Assignment.item_id.in_(wanted))  # type: ignore[attr-defined]
+    items = [
+        item
+        for item in session.exec(items_query)
         if item.status != ItemStatus.RESOLVED or is_open_on(item.closed_on, as_of)
     ]
-    if not rows:
+    if not items:
         return []
-    units = {unit.id: unit.name for unit in session.exec(select(Unit))}
+    units = dict(session.exec(select(Unit.id, Unit.name)).all())
+    of_item: dict[int, list[Row]] = defaultdict(list)
     lead_of: dict[int, str] = {}
     co_of: dict[int, list[str]] = defaultdict(list)
-    for assignment, _, _ in rows:
+    for assignment in session.exec(assignments_query):
+        of_item[assignment.item_id].append(assignment)
         if assignment.role == Role.LEAD:
             lead_of[assignment.item_id] = units[assignment.unit_id]
         else:
@@ -288,53 +336,95 @@ def collect_obligations(
         ).all()
     )
 
+    # Most assignments share their facts (a year imported at once: all of them), and the rules
+    # are pure: each distinct set of facts is worked out once, keyed by the raw values before
+    # any record of them is built, and its deadlines are shared.
+    worked_out: dict[tuple, list[tuple[Obligation, Deadline]]] = {}
     found = []
-    for assignment, item, proposal in rows:
-        status = ItemStatus(item.status)
-        assignment_status = AssignmentStatus(assignment.status)
-        if status == ItemStatus.RESOLVED:  # resolved after as_of: still under follow-up then
-            status, assignment_status = ItemStatus.FOLLOWING, AssignmentStatus.HANDLING
-        last = last_reports.get((item.id, assignment.unit_id))  # type: ignore[arg-type]
-        facts = ItemFacts(
-            year=proposal.year,
-            status=status,
-            role=Role(assignment.role),
-            assignment_status=assignment_status,
-            assigned_on=item.assigned_on,
-            reply_class=item.reply_class,
-            replied_on=item.replied_on,
-            reply_count=replies.get(item.id, 0),
-            rating=item.rating,
-            rated_on=item.rated_on,
-            last_reported_on=last,
+    for item in items:
+        resolved_later = item.status == ItemStatus.RESOLVED  # after as_of: still followed then
+        item_extensions = tuple(
             # An extension approved before a reassignment restarted the periods no longer applies.
-            extensions=tuple(
-                e
-                for e in extensions.get(item.id, ())  # type: ignore[arg-type]
-                if item.assigned_on is None or e.approved_on >= item.assigned_on
-            ),
+            e
+            for e in extensions.get(item.id, ())
+            if item.assigned_on is None or e.approved_on >= item.assigned_on
         )
-        try:
-            obligations = owed(facts, policy=policy, calendar=calendar, interval_days=interval_days)
-        except TrackingError as exc:
-            # One item's inconsistent facts (e.g. extensions past a lowered cap) must not stop
-            # the chase of every other item; the problem is reported on the item.
-            problems.append(f"item {item.id}: {exc}")
-            continue
-        for obligation, deadline in obligations:
-            found.append(
-                OpenObligation(
-                    assignment=assignment,
-                    item=item,
-                    proposal=proposal,
-                    unit_name=units[assignment.unit_id],
-                    lead_unit=lead_of.get(item.id, ""),  # type: ignore[arg-type]
-                    co_units=tuple(co_of.get(item.id, ())),  # type: ignore[arg-type]
+        item_facts = (
+            item.year,
+            ItemStatus.FOLLOWING if resolved_later else item.status,
+            item.assigned_on,
+            item.reply_class,
+            item.replied_on,
+            replies.get(item.id, 0),
+            item.rating,
+            item.rated_on,
+            item_extensions,
+        )
+        lead_unit, co_units = lead_of.get(item.id, ""), tuple(co_of.get(item.id, ()))
+        for assignment in of_item.get(item.id, ()):
+            if unit_id is not None and assignment.unit_id != unit_id:
+                continue
+            last = last_reports.get((item.id, assignment.unit_id))
+            status = AssignmentStatus.HANDLING if resolved_later else assignment.status
+            key = (item_facts, assignment.role, status, last)
+            obligations = worked_out.get(key)
+            if obligations is None:
+                (
+                    year,
+                    item_status,
+                    assigned_on,
+                    reply_class,
+                    replied_on,
+                    replied,
+                    rating,
+                    rated_on,
+                    _,
+                ) = item_facts
+                facts = ItemFacts(
+                    year=year,
+                    status=ItemStatus(item_status),
+                    role=Role(assignment.role),
+                    assignment_status=AssignmentStatus(status),
+                    assigned_on=assigned_on,
+                    reply_class=reply_class,
+                    replied_on=replied_on,
+                    reply_count=replied,
+                    rating=rating,
+                    rated_on=rated_on,
                     last_reported_on=last,
-                    obligation=obligation,
-                    deadline=deadline,
+                    extensions=item_extensions,
                 )
-            )
+                try:
+                    obligations = owed(
+                        facts, policy=policy, calendar=calendar, interval_days=interval_days
+                    )
+                except TrackingError as exc:
+                    # One item's inconsistent facts (e.g. extensions past a lowered cap) must
+                    # not stop the chase of every other item; the problem is reported on it.
+                    problems.append(f"item {item.id}: {exc}")
+                    continue
+                worked_out[key] = obligations
+            for obligation, deadline in obligations:
+                found.append(
+                    OpenObligation(
+                        assignment_id=assignment.id,
+                        unit_id=assignment.unit_id,
+                        unit_name=units[assignment.unit_id],
+                        role=assignment.role,
+                        item_id=item.id,
+                        commitment=item.commitment,
+                        year=item.year,
+                        category=item.category,
+                        number=item.number,
+                        title=item.title,
+                        lead_representative=item.lead_representative,
+                        lead_unit=lead_unit,
+                        co_units=co_units,
+                        last_reported_on=last,
+                        obligation=obligation,
+                        deadline=deadline,
+                    )
+                )
     return found
 
 
@@ -349,6 +439,7 @@ def _reached_stages(
 ) -> list[Entry]:
     """Every open obligation whose reminder ladder has reached a stage on ``as_of``."""
     entries = []
+    stages: dict[date, Stage | None] = {}  # by due date: the same for every obligation
     for found in collect_obligations(
         session,
         as_of=as_of,
@@ -358,25 +449,26 @@ def _reached_stages(
         problems=problems,
     ):
         due = found.deadline.due
-        stage = current_stage(due, as_of, policy.ladder, calendar)
+        if due not in stages:
+            stages[due] = current_stage(due, as_of, policy.ladder, calendar)
+        stage = stages[due]
         if stage is None:
             continue
-        proposal, item = found.proposal, found.item
         entries.append(
             Entry(
-                assignment_id=found.assignment.id,  # type: ignore[arg-type]
-                unit_id=found.assignment.unit_id,
+                assignment_id=found.assignment_id,
+                unit_id=found.unit_id,
                 unit_name=found.unit_name,
-                item_id=item.id,  # type: ignore[arg-type]
+                item_id=found.item_id,
                 obligation=found.obligation,
                 due=due,
                 stage=stage,
-                role=found.assignment.role,
-                category=proposal.category,
-                number=proposal.number,
-                title=proposal.title,
-                lead_representative=proposal.lead_representative,
-                commitment=item.commitment,
+                role=found.role,
+                category=found.category,
+                number=found.number,
+                title=found.title,
+                lead_representative=found.lead_representative,
+                commitment=found.commitment,
                 lead_unit=found.lead_unit,
                 co_units=found.co_units,
                 last_reported_on=found.last_reported_on,
@@ -412,19 +504,29 @@ class _ReminderHistory:
     def load(cls, session: Session, assignment_ids: set[int], as_of: date) -> "_ReminderHistory":
         delivered: dict[tuple[int, str, date], dict[str, date]] = defaultdict(dict)
         in_flight: set[tuple[int, str, date, str]] = set()
+        # Columns, not records: the notifications hold the messages' bodies (megabytes each
+        # at tens of thousands of items), and a year of chases leaves many log rows.
         rows = session.exec(
-            select(ReminderLog, Notification)
+            select(
+                ReminderLog.assignment_id,
+                ReminderLog.obligation,
+                ReminderLog.due,
+                ReminderLog.stage,
+                ReminderLog.run_on,
+                Notification.status,
+                Notification.permanent_failure,
+            )
             .join(Notification, ReminderLog.notification_id == Notification.id)
             .where(ReminderLog.decision == "sent", ReminderLog.audience == LIAISON)
-        ).all()
-        for log, note in rows:
-            if log.assignment_id not in assignment_ids:
+        )
+        for assignment_id, obligation, due, stage, run_on, status, permanent_failure in rows:
+            if assignment_id not in assignment_ids:
                 continue
-            key = (log.assignment_id, log.obligation, log.due)
-            if note.status == DeliveryStatus.SENT or note.permanent_failure:
-                delivered[key].setdefault(log.stage, log.run_on)
-            elif note.status != DeliveryStatus.SUPERSEDED and log.run_on == as_of:
-                in_flight.add((*key, log.stage))
+            key = (assignment_id, obligation, due)
+            if status == DeliveryStatus.SENT or permanent_failure:
+                delivered[key].setdefault(stage, run_on)
+            elif status != DeliveryStatus.SUPERSEDED and run_on == as_of:
+                in_flight.add((*key, stage))
         return cls(delivered, in_flight)
 
     def in_hand(self, key: tuple[int, str, date], stage: str) -> bool:

@@ -168,9 +168,9 @@ def owing_units(
         rows.append(
             UnitOwing(
                 unit=unit,
-                items=len({o.item.id for o in found}),
-                owes_reply=len({o.item.id for o in found if o.obligation in _REPLY_OBLIGATIONS}),
-                overdue_items=len({o.item.id for o in late}),
+                items=len({o.item_id for o in found}),
+                owes_reply=len({o.item_id for o in found if o.obligation in _REPLY_OBLIGATIONS}),
+                overdue_items=len({o.item_id for o in late}),
                 overdue=len(late),
                 most_overdue_workdays=(
                     calendar.workdays_between(earliest, as_of) if earliest < as_of else 0

@@ -40,13 +40,14 @@ def explain_item(
             lines += [f"  {step}" for step in deadline.steps]
     else:
         lines += ["", "No 交办 date is recorded, so no reply deadline applies."]
-    found = [
-        o
-        for o in collect_obligations(
-            session, as_of=as_of, policy=policy, calendar=calendar, interval_days=interval_days
-        )
-        if o.item.id == item.id
-    ]
+    found = collect_obligations(
+        session,
+        as_of=as_of,
+        policy=policy,
+        calendar=calendar,
+        interval_days=interval_days,
+        item_ids=(item.id,),  # type: ignore[arg-type]
+    )
     for obligation in found:
         deadline = obligation.deadline
         lines += [

@@ -1,10 +1,11 @@
 """What coordinators do through the year: add items, find them, and look at who owes what."""
 
 import difflib
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from config.policy import Policy
@@ -271,6 +272,56 @@ class ItemView:
         return [a.unit for a in self.assignments if a.owes]
 
 
+def matching_item_ids(
+    session: Session,
+    *,
+    year: int | None = None,
+    status: str | None = None,
+    unit: str | None = None,
+    text: str = "",
+) -> list[int]:
+    """The ids of the items a listing filtered so would show, in the order of the tables: for a
+    page of a long listing, without building the others.
+
+    ``text`` is looked for, ignoring case, in the title, number, commitment, proposer and the
+    names of the units on the item."""
+    query = select(FollowUpItem.id).join(Proposal, FollowUpItem.proposal_id == Proposal.id)
+    if year is not None:
+        query = query.where(Proposal.year == year)
+    if status is not None:
+        query = query.where(FollowUpItem.status.in_(_statuses(status)))  # type: ignore[attr-defined]
+    if unit:
+        on_item = select(Assignment.id).where(
+            Assignment.item_id == FollowUpItem.id, Assignment.unit_id == find_unit(session, unit).id
+        )
+        query = query.where(on_item.exists())
+    needle = text.strip()
+    if needle:
+        pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        units_named = (
+            select(Assignment.id)
+            .join(Unit, Assignment.unit_id == Unit.id)
+            .where(Assignment.item_id == FollowUpItem.id, Unit.name.ilike(pattern, escape="\\"))  # type: ignore[attr-defined]
+        )
+        query = query.where(
+            or_(
+                *(
+                    column.ilike(pattern, escape="\\")  # type: ignore[attr-defined]
+                    for column in (
+                        Proposal.title,
+                        Proposal.number,
+                        FollowUpItem.commitment,
+                        Proposal.lead_representative,
+                    )
+                ),
+                units_named.exists(),
+            )
+        )
+    return list(
+        session.exec(query.order_by(Proposal.year, FollowUpItem.position, FollowUpItem.id)).all()
+    )
+
+
 def list_items(
     session: Session,
     *,
@@ -282,6 +333,7 @@ def list_items(
     status: str | None = None,
     unit: str | None = None,
     item_id: int | None = None,
+    item_ids: Collection[int] | None = None,
 ) -> list[ItemView]:
     """Items with their assignments and what each unit owes as of ``as_of``.
 
@@ -292,7 +344,9 @@ def list_items(
     if year is not None:
         query = query.where(Proposal.year == year)
     if item_id is not None:
-        query = query.where(FollowUpItem.id == item_id)
+        item_ids = (item_id,)
+    if item_ids is not None:
+        query = query.where(FollowUpItem.id.in_(sorted(item_ids)))  # type: ignore[union-attr]
     if status is not None:
         query = query.where(FollowUpItem.status.in_(_statuses(status)))  # type: ignore[attr-defined]
     records = session.exec(
@@ -300,15 +354,24 @@ def list_items(
     ).all()
     units = {u.id: u.name for u in session.exec(select(Unit))}
     wanted_unit = find_unit(session, unit).name if unit else None
+    assignments = select(Assignment).order_by(Assignment.id)
+    if item_ids is not None:  # a page: its own items' assignments and obligations only
+        assignments = assignments.where(Assignment.item_id.in_(sorted(item_ids)))  # type: ignore[attr-defined]
     by_item: dict[int, list[Assignment]] = {}
-    for assignment in session.exec(select(Assignment).order_by(Assignment.id)):
+    for assignment in session.exec(assignments):
         by_item.setdefault(assignment.item_id, []).append(assignment)
     owes: dict[int, list[tuple[str, date]]] = {}
     for found in collect_obligations(
-        session, as_of=as_of, policy=policy, calendar=calendar, interval_days=interval_days
+        session,
+        as_of=as_of,
+        policy=policy,
+        calendar=calendar,
+        interval_days=interval_days,
+        item_ids=item_ids,
     ):
-        key = found.assignment.id
-        owes.setdefault(key, []).append((LABELS[found.obligation], found.deadline.due))  # type: ignore[arg-type]
+        owes.setdefault(found.assignment_id, []).append(
+            (LABELS[found.obligation], found.deadline.due)
+        )
     views = []
     for item, proposal in records:
         assignments = tuple(

@@ -124,7 +124,7 @@ def lookback_check(
         for o in collect_obligations(
             session, as_of=as_of, policy=policy, calendar=calendar, interval_days=interval_days
         )
-        if o.obligation == Obligation.YEAR_END_CHECK and o.proposal.year == year
+        if o.obligation == Obligation.YEAR_END_CHECK and o.year == year
     ]
     return check
 
@@ -133,8 +133,8 @@ def _overdue_line(obligation: OpenObligation, as_of: date, calendar: WorkCalenda
     due = obligation.deadline.due
     return OverdueLine(
         unit=obligation.unit_name,
-        number=obligation.proposal.number,
-        title=obligation.proposal.title,
+        number=obligation.number,
+        title=obligation.title,
         obligation=LABELS[obligation.obligation],
         due=due,
         overdue_workdays=calendar.workdays_between(due, as_of) if due < as_of else 0,

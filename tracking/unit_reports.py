@@ -122,12 +122,15 @@ def unit_items(
     mine = {assignment.id for assignment, _, _ in rows}
     owes: dict[int, list[tuple[Obligation, date]]] = {}
     for found in collect_obligations(
-        session, as_of=as_of, policy=policy, calendar=calendar, interval_days=interval_days
+        session,
+        as_of=as_of,
+        policy=policy,
+        calendar=calendar,
+        interval_days=interval_days,
+        unit_id=unit.id,
     ):
-        if found.assignment.id in mine:
-            owes.setdefault(found.assignment.item_id, []).append(
-                (found.obligation, found.deadline.due)
-            )
+        if found.assignment_id in mine:
+            owes.setdefault(found.item_id, []).append((found.obligation, found.deadline.due))
     reports: dict[int, list[ProgressUpdate]] = {}
     for update in session.exec(
         select(ProgressUpdate)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 from sqlmodel import Session, select
 
@@ -50,7 +50,7 @@ from tracking.handling import (
     set_pause,
     snooze_unit,
 )
-from tracking.items import ItemRef, find_item, list_items
+from tracking.items import ItemRef, find_item, list_items, matching_item_ids
 from tracking.links import revoke_unit_link
 from tracking.models import (
     Assignment,
@@ -66,6 +66,7 @@ from tracking.summary_writer import write_xlsx
 from tracking.workflow import ASSIGNMENT_LABELS, ITEM_LABELS, ROLE_LABELS, is_open
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ITEMS_PER_PAGE = 100  # a year can hold thousands: a page of them all would be megabytes
 REFUSED = {
     ConflictError: "未能完成：该记录已被他人修改，或当前状态不允许此操作。请刷新页面后重试。",
     InputError: "未能完成：填写的内容有误。",
@@ -118,46 +119,50 @@ def items(
     unit: str = "",
     year: str = "",
     q: str = "",
+    page_number: Annotated[str, Query(alias="page")] = "1",
 ) -> Response:
     duban = duban_of(request)
     today = duban.today()
     wanted_year = _year(year)
+    number = record_id(page_number) or 1
     with transaction(duban.engine) as session:
-        views = list_items(
-            session,
-            as_of=today,
-            policy=duban.policy,
-            calendar=duban.calendar,
-            interval_days=duban.settings.report_interval_days,
-            year=wanted_year,
-            status=status or None,
-            unit=unit or None,
+        ids = matching_item_ids(
+            session, year=wanted_year, status=status or None, unit=unit or None, text=q
+        )
+        pages_in_all = max(1, -(-len(ids) // ITEMS_PER_PAGE))
+        number = min(number, pages_in_all)
+        shown = ids[(number - 1) * ITEMS_PER_PAGE : number * ITEMS_PER_PAGE]
+        views = (
+            list_items(
+                session,
+                as_of=today,
+                policy=duban.policy,
+                calendar=duban.calendar,
+                interval_days=duban.settings.report_interval_days,
+                item_ids=shown,
+            )
+            if shown
+            else []
         )
         unit_names = sorted(session.exec(select(Unit.name)).all())
         years = _years(session)
-    needle = q.strip().casefold()
-    if needle:
-        views = [
-            view
-            for view in views
-            if any(
-                needle in text.casefold()
-                for text in (
-                    view.title,
-                    view.number,
-                    view.commitment,
-                    view.lead_representative,
-                    *(a.unit for a in view.assignments),
-                )
-            )
-        ]
     filters = {"status": status, "unit": unit, "year": year, "q": q}
+    query = {k: v for k, v in filters.items() if v}
     return page(
         request,
         "items.html",
         {
             "user": user,
             "views": views,
+            "found": len(ids),
+            "first": (number - 1) * ITEMS_PER_PAGE + 1,
+            "page_number": number,
+            "pages_in_all": pages_in_all,
+            "page_links": {
+                n: "/items?" + urlencode({**query, "page": n})
+                for n in (1, number - 1, number + 1, pages_in_all)
+                if 1 <= n <= pages_in_all
+            },
             "today": today,
             "filters": filters,
             "statuses": [("open", "未落实（全部在办）"), *ITEM_LABELS.items()],
@@ -166,7 +171,6 @@ def items(
             "years": years,
             "role_labels": ROLE_LABELS,
             "part_labels": ASSIGNMENT_LABELS,
-            "query": urlencode({k: v for k, v in filters.items() if v}),
         },
     )
 
