@@ -57,6 +57,19 @@ def rows(results: dict[str, Any]) -> list[Row]:
             "",
         )
     )
+    service = results.get("service")
+    if service is not None:
+        found.append(
+            Row(
+                f"W7 chase job as `duban run` fires it ({service['messages']} messages)",
+                "1,000",
+                f"{service['job']:.1f} s",
+                f"{service['plain']:.1f} s",
+                f"{service['job'] / service['plain']:.2f}×",
+                "plain steps: W2 + W3",
+                "",
+            )
+        )
     for kind in ("cold", "warm"):
         start = results["prefect"][kind]
         found.append(

@@ -56,6 +56,19 @@ def web_pages(size_work: Path) -> dict[str, Any]:
     return json.loads(done.stdout)
 
 
+def service_chase(size_work: Path) -> dict[str, Any]:
+    """W7: the scheduled chase through Prefect beside its plain steps, in a process of its own."""
+    state = copy_state(size_work / "ready", size_work / "w7" / "ready")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.service", f"--state={state}"],
+        cwd=workloads.ROOT,
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    return json.loads(done.stdout)
+
+
 def quick_command(state_dir: Path, runs: int) -> dict[str, Any]:
     """W5: ``duban list`` against the 1k database beside ``python -c pass``, alternately."""
     env = workloads.quick_command_env(state_dir)
@@ -162,6 +175,8 @@ def measure(sizes: list[int], args: argparse.Namespace, console: Console) -> dic
                 check=True,
             )
         results["quick"] = quick_command(quick_dir / "ready", args.quick_runs)
+        console.print("[bold]W7[/]: the chase job as `duban run` fires it, on the 1k year")
+        results["service"] = service_chase(quick_dir)
         console.print("[bold]Prefect[/]: first flow run, fresh PREFECT_HOME, then warm")
         results["prefect"] = prefect_start(work)
     finally:

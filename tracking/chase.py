@@ -42,7 +42,7 @@ from tracking.workdays import WorkCalendar
 LIAISON, DEPUTY, HEAD, COORDINATOR = "liaison", "deputy", "head", "coordinator"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One line of a digest: an item, what is owed on it, by when, at which stage."""
 
@@ -71,7 +71,7 @@ class Entry:
         return LABELS[self.obligation]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     """A stage that was reached but not sent, and why: skipped (for good) or held (till later)."""
 
@@ -80,7 +80,7 @@ class Decision:
     rule: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Digest:
     """One message: everything one recipient is reminded of in this run."""
 
