@@ -16,6 +16,9 @@ Duban = Callable[..., Result]
 def clear_duban_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in [n for n in os.environ if n.startswith("DUBAN_")]:
         monkeypatch.delenv(name)
+    # They would make rich take the output for a terminal (`duban list` prints a table there).
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE"):
+        monkeypatch.delenv(name, raising=False)
     # Wide enough that rich never wraps a table cell or a message with a long temporary path.
     monkeypatch.setenv("COLUMNS", "400")
     monkeypatch.chdir(tmp_path)  # no ./duban.toml

@@ -21,6 +21,7 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from flows.cli import records
 from tracking.models import (
     Event,
     FollowUpItem,
@@ -52,6 +53,14 @@ def table_rows(output: str) -> list[list[str]]:
         for line in output.splitlines()
         if line.startswith("│")
     ]
+
+
+def listed_rows(output: str) -> list[list[str]]:
+    """The items ``duban list`` prints when its output is not a terminal: tab-separated lines
+    after a header line."""
+    header, *lines = output.splitlines()
+    assert header.split("\t")[:2] == ["id", "year"], header
+    return [line.split("\t") for line in lines]
 
 
 DIGEST_HEADER = re.compile(r"^(\S+) \((\w+)\) → (.*)$")
@@ -243,7 +252,7 @@ def test_assign_update_list_and_show(duban: Duban, seed: Path, engine: Engine) -
     listed = duban("list", "--as-of", "2022-06-15")
     assert listed.exit_code == 0
     assert "owing as of 2022-06-15" in listed.stdout
-    rows = table_rows(listed.stdout)
+    rows = listed_rows(listed.stdout)
     assert [row[0] for row in rows] == [str(n) for n in range(1, 13)]
     # The lead owes its reply, and the co units their written opinion: a progress report is
     # not the opinion, so 市卫生健康委 still owes it.
@@ -257,23 +266,23 @@ def test_assign_update_list_and_show(duban: Duban, seed: Path, engine: Engine) -
         "4", "2022", "政协提案", "217", "关于深入发展养老产业进一步挖掘“银发经济”潜力的提案",
         "市民政局", "已落实", "市民政局 市发展改革委 市工业和信息化局",
     ]  # fmt: skip
-    assert "12 items." in listed.stdout
+    assert listed.stderr == "12 items.\n"
     # After the feedback nobody owes anything on them.
-    later = table_rows(duban("list", "--as-of", "2022-11-15").stdout)
+    later = listed_rows(duban("list", "--as-of", "2022-11-15").stdout)
     assert [row[7] for row in later[:11]] == ["—"] * 11
 
     open_only = duban("list", "--status", "open", "--as-of", "2022-06-15")
-    assert [row[0] for row in table_rows(open_only.stdout)] == ["12"]
-    assert "1 items." in open_only.stdout
+    assert [row[0] for row in listed_rows(open_only.stdout)] == ["12"]
+    assert "1 items." in open_only.stderr
     for status in ("resolved", "已落实"):
         resolved = duban("list", "--status", status)
-        assert [row[0] for row in table_rows(resolved.stdout)] == [str(n) for n in range(1, 12)]
+        assert [row[0] for row in listed_rows(resolved.stdout)] == [str(n) for n in range(1, 12)]
     for status in ("assigned", "待签收"):
         waiting = duban("list", "--status", status)
-        assert [row[0] for row in table_rows(waiting.stdout)] == ["12"]
-    assert table_rows(duban("list", "--status", "following").stdout) == []
+        assert [row[0] for row in listed_rows(waiting.stdout)] == ["12"]
+    assert listed_rows(duban("list", "--status", "following").stdout) == []
     by_unit = duban("list", "--unit", "市教育局")
-    assert [row[3] for row in table_rows(by_unit.stdout)] == ["199", "379", "0900"]
+    assert [row[3] for row in listed_rows(by_unit.stdout)] == ["199", "379", "0900"]
 
     shown = duban("show", "--number", "730")
     assert shown.exit_code == 0, shown.output
@@ -485,13 +494,49 @@ def test_text_that_looks_like_markup_is_printed_as_written(duban: Duban) -> None
 
     listed = duban("list", "--as-of", "2022-06-15")
     assert listed.exit_code == 0
-    assert table_rows(listed.stdout)[0][4] == "关于[/]标识的建议"
+    assert listed_rows(listed.stdout)[0][4] == "关于[/]标识的建议"
     shown = duban("show", "--item", "1")
     assert shown.exit_code == 0
     assert "跟踪落实事项: 第[b]一[/b]项" in shown.stdout
     unknown = duban("update", "--item", "1", "--unit", "[/x]", "--text", "x")
     assert unknown.exit_code == 1
     assert "error: no unit named '[/x]'" in unknown.stderr
+
+
+def test_list_is_a_table_on_a_terminal_unless_there_are_many_items(
+    duban: Duban, seed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A table measures every cell, so it is for a terminal and a few items; lines otherwise."""
+    load_demo(duban, seed)
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich takes the output for a terminal
+    monkeypatch.setenv("NO_COLOR", "1")
+
+    on_terminal = duban("list", "--as-of", "2022-06-15")
+    assert on_terminal.exit_code == 0
+    rows = table_rows(on_terminal.stdout)
+    assert [row[0] for row in rows] == [str(n) for n in range(1, 12)]
+    assert on_terminal.stdout.endswith("\n11 items.\n") and on_terminal.stderr == ""
+
+    monkeypatch.setattr(records, "LIST_TABLE_MAX_ROWS", 10)
+    many = duban("list", "--as-of", "2022-06-15")
+    assert many.exit_code == 0
+    assert listed_rows(many.stdout) == rows
+    assert many.stderr == "11 items.\n"
+
+
+def test_listed_items_stay_on_one_line_each(duban: Duban) -> None:
+    added = duban(
+        "assign", "--year", "2022", "--category", "人大建议", "--number", "1",
+        "--commitment", "第一项", "--lead", "市民政局", "--title", "关于\t标识的\r\n建议",
+        "--new-unit",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+
+    listed = duban("list", "--as-of", "2022-06-15")
+
+    assert listed_rows(listed.stdout) == [
+        ["1", "2022", "人大建议", "1", "关于 标识的  建议", "市民政局", "待签收", "市民政局"]
+    ]
 
 
 # --- chase --dry-run --------------------------------------------------------------------------

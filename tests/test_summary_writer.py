@@ -1,13 +1,18 @@
+import math
+import unicodedata
 from pathlib import Path
 
 import pytest
 from jinja2 import UndefinedError
 from openpyxl import load_workbook
+from openpyxl.cell.cell import Cell
+from openpyxl.styles import Side
 
 from tracking.summary_writer import (
     SUMMARY_HEADER,
     SummaryRow,
     _write_atomically,
+    wrapped_lines,
     write_html,
     write_summary,
     write_tsv,
@@ -215,3 +220,67 @@ def test_text_that_looks_like_a_formula_stays_text_in_the_xlsx(tmp_path: Path) -
     sheet = load_workbook(path).active
     texts = [cell for cell in sheet[sheet.max_row] if cell.value in ("=1+1", "=A1")]
     assert len(texts) == 2 and {cell.data_type for cell in texts} == {"s"}
+
+
+def test_every_cell_of_the_xlsx_has_the_published_look(tmp_path: Path) -> None:
+    """Header and data cells get their styles by name; each one pinned here, empty cells too."""
+    path = write_summary(ROWS, tmp_path, year=2022, title=TITLE)["xlsx"]
+    sheet = load_workbook(path).active
+
+    title = sheet["A1"]
+    assert (title.font.b, title.font.sz) == (True, 16)
+    assert (title.alignment.horizontal, title.alignment.vertical) == ("center", "center")
+    assert title.border.left.style is None
+    assert sheet.row_dimensions[1].height == 32
+    for cell in sheet[2]:
+        assert cell.font.b
+        assert (cell.fill.fill_type, cell.fill.fgColor.rgb) == ("solid", "00D9E1F2")
+        assert {side.style for side in _sides(cell)} == {"thin"}
+        assert (cell.alignment.horizontal, cell.alignment.vertical) == ("center", "center")
+        assert cell.alignment.wrap_text
+    centred = {"A", "C", "E"}  # 序号, 编号, 人数
+    for row in sheet.iter_rows(min_row=3):
+        assert len(row) == len(SUMMARY_HEADER)
+        for cell in row:
+            assert {side.style for side in _sides(cell)} == {"thin"}, cell.coordinate
+            assert {side.color.rgb for side in _sides(cell)} == {"00000000"}
+            assert cell.alignment.wrap_text and cell.alignment.vertical == "top"
+            expected = "center" if cell.column_letter in centred else "left"
+            assert cell.alignment.horizontal == expected, cell.coordinate
+            # The workbook's default font, as an unstyled cell has.
+            assert (cell.font.name, cell.font.sz, cell.font.b) == ("Calibri", 11, False)
+            assert cell.fill.fill_type is None
+            assert cell.number_format == ("@" if cell.column_letter == "C" else "General")
+    # Empty cells are there, bordered: 人数, 协办单位 and 落实情况反馈 of the second row.
+    assert [sheet[ref].value for ref in ("E4", "I4", "K4")] == [None, None, None]
+    # Row heights follow the busiest cell, a wide character counting two: three lines for the
+    # first row's three co units (44 columns in a 22-wide one), two for the second row's title
+    # (18 characters, 36 columns, in a 36-wide one less its padding).
+    assert sheet.row_dimensions[3].height == 3 * 14.5 + 4
+    assert sheet.row_dimensions[4].height == 2 * 14.5 + 4
+
+
+def _sides(cell: Cell) -> tuple[Side, ...]:
+    border = cell.border
+    return (border.left, border.right, border.top, border.bottom)
+
+
+def test_wrapped_lines_counts_wide_characters_twice() -> None:
+    assert wrapped_lines("", 10) == 1
+    assert wrapped_lines("a" * 17, 10) == 2  # 8.5 columns usable
+    assert wrapped_lines("汉" * 4, 10) == 1 and wrapped_lines("汉" * 5, 10) == 2
+    assert wrapped_lines("ＡＢ１２", 10) == 1 and wrapped_lines("ＡＢ１２Ｃ", 10) == 2  # fullwidth
+    assert wrapped_lines("一\n二\n\n三", 10) == 4
+
+
+def test_wrapped_lines_agrees_with_east_asian_width_on_every_code_point() -> None:
+    """Each character counts as unicodedata says, wherever it falls in a paragraph."""
+
+    def expected(paragraph: str, usable: float) -> int:
+        width = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in paragraph)
+        return max(1, math.ceil(width / usable))
+
+    code_points = [point for point in range(0x110000) if point != 0x0A]  # "\n" splits
+    for start in range(0, len(code_points), 1000):
+        paragraph = "".join(map(chr, code_points[start : start + 1000]))
+        assert wrapped_lines(paragraph, 11.5) == expected(paragraph, 10), hex(start)

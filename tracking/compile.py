@@ -4,7 +4,7 @@ from collections import Counter, defaultdict
 
 from sqlmodel import Session, select
 
-from tracking.feedback import compile_feedback_text
+from tracking.feedback import Report, compile_feedback_text
 from tracking.models import (
     Assignment,
     AssignmentStatus,
@@ -19,31 +19,55 @@ from tracking.summary_writer import SummaryRow
 
 def summary_rows(session: Session, *, year: int) -> list[SummaryRow]:
     """One row per follow-up item of ``year``, in 序号 order, numbered 1, 2, 3…"""
+    # Columns rather than entities: the table only reads them, and ORM instances made this about
+    # five times slower.
     records = session.exec(
-        select(FollowUpItem, Proposal)
+        select(
+            FollowUpItem.id,
+            FollowUpItem.commitment,
+            FollowUpItem.final_text,
+            Proposal.category,
+            Proposal.number,
+            Proposal.lead_representative,
+            Proposal.signer_count,
+            Proposal.title,
+            Proposal.handling_type,
+        )
         .join(Proposal, FollowUpItem.proposal_id == Proposal.id)
         .where(Proposal.year == year)
         .order_by(FollowUpItem.position, Proposal.category, Proposal.number, FollowUpItem.ordinal)
     ).all()
-    units = {unit.id: unit.name for unit in session.exec(select(Unit))}
+    units = {unit_id: name for unit_id, name in session.exec(select(Unit.id, Unit.name))}
     lead_of: dict[int, str] = {}
     co_of: dict[int, list[str]] = defaultdict(list)
-    for assignment in session.exec(
-        select(Assignment)
+    for item_id, unit_id, role in session.exec(
+        select(Assignment.item_id, Assignment.unit_id, Assignment.role)
         .join(FollowUpItem, Assignment.item_id == FollowUpItem.id)
         .join(Proposal, FollowUpItem.proposal_id == Proposal.id)
-        .where(Proposal.year == year)
+        .where(
+            Proposal.year == year,
+            # The table names the units that handle the item now.
+            Assignment.status.not_in(  # type: ignore[attr-defined]
+                (AssignmentStatus.RETURNED, AssignmentStatus.REASSIGNED)
+            ),
+        )
         .order_by(Assignment.id)
     ):
-        if assignment.status in (AssignmentStatus.RETURNED, AssignmentStatus.REASSIGNED):
-            continue  # the table names the units that handle the item now
-        if assignment.role == Role.LEAD:
-            lead_of[assignment.item_id] = units[assignment.unit_id]
+        if role == Role.LEAD:
+            lead_of[item_id] = units[unit_id]
         else:
-            co_of[assignment.item_id].append(units[assignment.unit_id])
-    updates: dict[int, list[tuple[str, ProgressUpdate]]] = defaultdict(list)
+            co_of[item_id].append(units[unit_id])
+    updates: dict[int, list[tuple[str, Report]]] = defaultdict(list)
     for update in session.exec(
-        select(ProgressUpdate)
+        select(
+            ProgressUpdate.id,
+            ProgressUpdate.item_id,
+            ProgressUpdate.unit_id,
+            ProgressUpdate.text,
+            ProgressUpdate.kind,
+            ProgressUpdate.reported_on,
+            ProgressUpdate.recorded_at,
+        )
         .join(FollowUpItem, ProgressUpdate.item_id == FollowUpItem.id)
         .join(Proposal, FollowUpItem.proposal_id == Proposal.id)
         .where(Proposal.year == year)
@@ -51,25 +75,26 @@ def summary_rows(session: Session, *, year: int) -> list[SummaryRow]:
         updates[update.item_id].append((units[update.unit_id], update))
 
     rows = []
-    for seq, (item, proposal) in enumerate(records, start=1):
-        lead = lead_of.get(item.id, "")  # type: ignore[arg-type]
+    for seq, record in enumerate(records, start=1):
+        lead = lead_of.get(record.id, "")
+        co_units = co_of.get(record.id, [])
         rows.append(
             SummaryRow(
                 seq=seq,
-                category=proposal.category,
-                number=proposal.number,
-                lead_representative=proposal.lead_representative,
-                signer_count=proposal.signer_count,
-                title=proposal.title,
-                handling_type=proposal.handling_type,
+                category=record.category,
+                number=record.number,
+                lead_representative=record.lead_representative,
+                signer_count=record.signer_count,
+                title=record.title,
+                handling_type=record.handling_type,
                 lead_unit=lead,
-                co_units=tuple(co_of.get(item.id, ())),  # type: ignore[arg-type]
-                commitment=item.commitment,
+                co_units=tuple(co_units),
+                commitment=record.commitment,
                 feedback=compile_feedback_text(
-                    final_text=item.final_text,
+                    final_text=record.final_text,
                     lead_unit=lead,
-                    co_units=co_of.get(item.id, []),  # type: ignore[arg-type]
-                    updates=updates.get(item.id, []),  # type: ignore[arg-type]
+                    co_units=co_units,
+                    updates=updates.get(record.id, []),
                 ),
             )
         )

@@ -2,19 +2,36 @@
 
 import re
 from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Protocol
 
-from tracking.models import ProgressUpdate, UpdateKind
+from tracking.models import UpdateKind
 
 NO_FEEDBACK = "未反馈"
 FINAL_LABEL, PROGRESS_LABEL = "最终反馈", "进展"
 _ATTRIBUTED = re.compile(rf"^【[^·】]+·({FINAL_LABEL}|{PROGRESS_LABEL})·\d{{4}}-\d{{2}}-\d{{2}}】")
 
 
+class Report(Protocol):
+    """What compiling reads of a report: a ``ProgressUpdate``, or a row of those columns."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def reported_on(self) -> date: ...
+    @property
+    def recorded_at(self) -> datetime: ...
+
+
 def compile_feedback_text(
     *,
     final_text: str | None,
     lead_unit: str,
-    updates: list[tuple[str, ProgressUpdate]],
+    updates: list[tuple[str, Report]],
     co_units: Sequence[str] = (),
 ) -> str:
     """The 落实情况反馈 of one item.
@@ -32,7 +49,7 @@ def compile_feedback_text(
     lead_finals = [u for name, u in latest if name == lead_unit and u.kind == UpdateKind.FINAL]
     if lead_finals:
         return lead_finals[-1].text
-    latest_by_unit: dict[str, ProgressUpdate] = {}
+    latest_by_unit: dict[str, Report] = {}
     for name, update in latest:
         latest_by_unit[name] = update
     if not latest_by_unit:
@@ -42,7 +59,7 @@ def compile_feedback_text(
     return "\n".join(_attributed(name, latest_by_unit[name]) for name in order)
 
 
-def _attributed(unit_name: str, update: ProgressUpdate) -> str:
+def _attributed(unit_name: str, update: Report) -> str:
     label = FINAL_LABEL if update.kind == UpdateKind.FINAL else PROGRESS_LABEL
     return f"【{unit_name}·{label}·{update.reported_on.isoformat()}】{update.text}"
 

@@ -23,8 +23,10 @@ from jinja2 import (
     StrictUndefined,
 )
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
+from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
+from openpyxl.styles.cell_style import StyleArray
+from openpyxl.styles.fonts import DEFAULT_FONT
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
@@ -51,6 +53,20 @@ _MAX_ROW_HEIGHT = 409  # Excel's limit
 
 _THIN = Side(style="thin", color="000000")
 _BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
+
+# The cells' styles, registered once per workbook as named styles (Excel lists them among its
+# cell styles); a cell takes its style's indexes into the workbook's fonts, borders… A border
+# and an alignment set on each cell instead had openpyxl hash both, field by field, to find them
+# among the workbook's: half the time of writing the table.
+_HEADER_STYLE = "汇总表-表头"
+_CENTRED_STYLE = "汇总表-居中"
+_TEXT_STYLE = "汇总表-编号"  # centred, and text: "0730" is not 730
+_LEFT_STYLE = "汇总表-正文"
+# In SUMMARY_HEADER order: 序号, 编号 and 人数 centred, the other columns left-aligned.
+_COLUMN_STYLES = (
+    *(_CENTRED_STYLE, _LEFT_STYLE, _TEXT_STYLE, _LEFT_STYLE, _CENTRED_STYLE),
+    *[_LEFT_STYLE] * 6,
+)
 
 
 @dataclass(frozen=True)
@@ -128,12 +144,14 @@ def write_xlsx(
     """A workbook laid out like the published table, ready to print on landscape A4."""
     data_rows = tuple(rows)
     workbook = Workbook()
+    styles = _add_styles(workbook)
     sheet = workbook.active
     sheet.title = sheet_title
     _write_title(sheet, title)
     _write_header(sheet)
-    for number, row in enumerate(data_rows, start=_HEADER_ROW + 1):
-        _write_row(sheet, number, row)
+    column_styles = tuple(styles[name] for name in _COLUMN_STYLES)
+    for row in data_rows:
+        _append_row(sheet, row, column_styles)
     for column, width in enumerate(_COLUMN_WIDTHS, start=1):
         sheet.column_dimensions[get_column_letter(column)].width = width
     last_column = get_column_letter(len(SUMMARY_HEADER))
@@ -141,6 +159,38 @@ def write_xlsx(
     sheet.auto_filter.ref = f"A{_HEADER_ROW}:{last_column}{_HEADER_ROW + len(data_rows)}"
     set_up_page(sheet, _HEADER_ROW)
     _write_atomically(path, workbook.save)
+
+
+def _add_styles(workbook: Workbook) -> dict[str, StyleArray]:
+    """Register the named styles; return each one's indexes (into the workbook's fonts,
+    borders…) by name."""
+    styles = [
+        NamedStyle(
+            _HEADER_STYLE,
+            font=Font(bold=True),
+            fill=PatternFill(fill_type="solid", start_color="D9E1F2", end_color="D9E1F2"),
+            border=_BORDER,
+            alignment=Alignment(horizontal="center", vertical="center", wrap_text=True),
+        )
+    ]
+    for name, horizontal, number_format in (
+        (_CENTRED_STYLE, "center", None),
+        (_TEXT_STYLE, "center", "@"),
+        (_LEFT_STYLE, "left", None),
+    ):
+        data_style = NamedStyle(
+            name,
+            # The workbook's default font, which an unstyled cell shows (a NamedStyle's own
+            # default is an empty font).
+            font=DEFAULT_FONT,
+            border=_BORDER,
+            alignment=Alignment(horizontal=horizontal, vertical="top", wrap_text=True),
+            number_format=number_format,
+        )
+        styles.append(data_style)
+    for style in styles:
+        workbook.add_named_style(style)
+    return {style.name: style.as_tuple() for style in styles}
 
 
 def _write_title(sheet: Worksheet, title: str) -> None:
@@ -154,42 +204,35 @@ def _write_title(sheet: Worksheet, title: str) -> None:
 
 
 def _write_header(sheet: Worksheet) -> None:
-    fill = PatternFill(fill_type="solid", start_color="D9E1F2", end_color="D9E1F2")
     for column, name in enumerate(SUMMARY_HEADER, start=1):
-        cell = sheet.cell(row=_HEADER_ROW, column=column, value=name)
-        cell.font = Font(bold=True)
-        cell.fill = fill
-        cell.border = _BORDER
-        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        sheet.cell(row=_HEADER_ROW, column=column, value=name).style = _HEADER_STYLE
 
 
-def _write_row(sheet: Worksheet, number: int, row: SummaryRow) -> None:
+def _append_row(sheet: Worksheet, row: SummaryRow, column_styles: tuple[StyleArray, ...]) -> None:
     # Text pasted from Word can hold control characters (e.g. \x0b) that XML cannot carry and
     # openpyxl refuses; they have no visible meaning, so they are dropped.
     values: list[str | int | None] = [ILLEGAL_CHARACTERS_RE.sub("", cell) for cell in row.cells()]
     # Numbers stay numbers so that sorting and sums work; 编号 stays text ("0730" is not 730).
     values[_SEQ_COLUMN - 1] = row.seq
     values[_SIGNERS_COLUMN - 1] = row.signer_count
-    for column, value in enumerate(values, start=1):
+    cells = []
+    for value, style in zip(values, column_styles, strict=True):
+        # Made with its style's indexes: setting ``cell.style`` by name would look the name up
+        # among the workbook's styles for every cell.
         # An absent value is an empty cell, not a zero-length string, as if typed in Excel.
-        cell = sheet.cell(row=number, column=column, value=None if value == "" else value)
+        cell = Cell(sheet, value=None if value == "" else value, style_array=style)
         if isinstance(value, str) and value.startswith("="):
             # openpyxl takes "=..." for a formula; what a unit wrote is text, never computed.
             cell.data_type = "s"
-        cell.border = _BORDER
-        centred = column in (_SEQ_COLUMN, _NUMBER_COLUMN, _SIGNERS_COLUMN)
-        cell.alignment = Alignment(
-            horizontal="center" if centred else "left", vertical="top", wrap_text=True
-        )
-        if column == _NUMBER_COLUMN:
-            cell.number_format = "@"
+        cells.append(cell)
+    sheet.append(cells)
     # Excel and WPS do not grow a row to fit wrapped text in a file they did not lay out
     # themselves, so the height is set from the text: lines needed in the busiest cell.
     lines = max(
         wrapped_lines(str(value or ""), width)
         for value, width in zip(values, _COLUMN_WIDTHS, strict=True)
     )
-    sheet.row_dimensions[number].height = min(_MAX_ROW_HEIGHT, lines * _LINE_HEIGHT + 4)
+    sheet.row_dimensions[cells[0].row].height = min(_MAX_ROW_HEIGHT, lines * _LINE_HEIGHT + 4)
 
 
 def wrapped_lines(text: str, column_width: float) -> int:
@@ -197,9 +240,24 @@ def wrapped_lines(text: str, column_width: float) -> int:
     usable = max(1.0, column_width - 1.5)  # cell padding
     lines = 0
     for paragraph in text.split("\n"):
-        width = sum(2 if east_asian_width(ch) in "WF" else 1 for ch in paragraph)
+        # A wide (Chinese) character takes two columns: count them once more.
+        width = len(paragraph) + len(paragraph.translate(_WIDE_ONLY))
         lines += max(1, math.ceil(width / usable))
     return lines
+
+
+class _WideOnlyTable(dict[int, int | None]):
+    """A ``str.translate`` table that keeps East Asian wide and fullwidth characters and drops
+    the rest. It learns each character the first time it meets it: translating in C beats
+    asking ``east_asian_width`` per character, and a table of every code point (or a regular
+    expression of their ranges, which is slower still) takes a noticeable time to build."""
+
+    def __missing__(self, code: int) -> int | None:
+        kept = self[code] = code if east_asian_width(chr(code)) in "WF" else None
+        return kept
+
+
+_WIDE_ONLY = _WideOnlyTable()
 
 
 def set_up_page(sheet: Worksheet, header_row: int) -> None:

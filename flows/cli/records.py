@@ -229,6 +229,14 @@ def update(
         )
 
 
+# A rich table measures every cell to fit its columns: instant for a screenful of items,
+# seconds for a thousand. Beyond this many, or when the output goes to a file or a program,
+# the items are printed as tab-separated lines instead, which cut, sort or a spreadsheet read.
+LIST_TABLE_MAX_ROWS = 100
+# A tab or a line break in a title would break a tab-separated line in two.
+_ONE_LINE = str.maketrans("\t\r\n", "   ")
+
+
 @app.command("list")
 def list_command(
     year: YearOption = None,
@@ -238,7 +246,11 @@ def list_command(
     unit: Annotated[str | None, typer.Option(help="Only items this unit is assigned.")] = None,
     as_of: AsOfOption = None,
 ) -> None:
-    """List items, their state, and who owes what by when."""
+    """List items, their state, and who owes what by when.
+
+    A table on a terminal; tab-separated lines, a header line first, when the output is piped
+    or redirected or there are more than 100 items (the count then goes to stderr).
+    """
     with running(writes=False) as duban, transaction(duban.engine) as session:
         day = as_of or duban.today()
         views = list_items(
@@ -251,23 +263,30 @@ def list_command(
             status=status,
             unit=unit,
         )
-    table = Table(
-        "id", "year", "类别", "编号", "建议提案题目", "主办", "状态", f"owing as of {day}"
-    )
-    for view in views:
-        lead = next((a.unit for a in view.assignments if a.role == "lead"), "")
-        table.add_row(
+    header = ("id", "year", "类别", "编号", "建议提案题目", "主办", "状态", f"owing as of {day}")
+    rows = [
+        (
             str(view.item_id),
             str(view.year),
             view.category,
             view.number,
             view.title,
-            lead,
+            next((a.unit for a in view.assignments if a.role == "lead"), ""),
             item_label(view.status),
             " ".join(view.owing_units) or "—",
         )
-    console.print(table, markup=False)
-    console.print(f"{len(views)} items.")
+        for view in views
+    ]
+    if console.is_terminal and len(rows) <= LIST_TABLE_MAX_ROWS:
+        table = Table(*header)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table, markup=False)
+        console.print(f"{len(views)} items.")
+    else:
+        lines = ("\t".join(cell.translate(_ONE_LINE) for cell in row) for row in [header, *rows])
+        typer.echo("\n".join(lines))
+        errors.print(f"{len(views)} items.")
 
 
 @app.command()
