@@ -359,5 +359,6 @@ def test_every_data_cell_is_bordered_wrapped_and_aligned_by_its_column(
             assert cell.alignment.horizontal == expected, where
             filled = cell.fill.fgColor.rgb if cell.fill.fill_type == "solid" else None
             assert filled == ("00FFF2CC" if cell.column_letter in {"I", "J"} else None), where
+            assert (cell.font.name, cell.font.sz, cell.font.b) == ("Calibri", 11, False), where
     assert sheet["H4"].number_format == 'yyyy"年"m"月"d"日"'
     assert sheet.row_dimensions[4].height >= 4 * 14.5

@@ -23,6 +23,8 @@ from pathlib import Path
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Protection, Side
+from openpyxl.styles.cell_style import StyleArray
+from openpyxl.styles.fonts import DEFAULT_FONT
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
@@ -82,8 +84,11 @@ _THIN = Side(style="thin", color="000000")
 _BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
 _HEADER_FILL = PatternFill(fill_type="solid", start_color="D9E1F2", end_color="D9E1F2")
 _FILL_IN = PatternFill(fill_type="solid", start_color="FFF2CC", end_color="FFF2CC")
-_STYLE_CENTRED, _STYLE_LEFT = "填报表-居中", "填报表-左对齐"
-_STYLE_FILL_IN_CENTRED, _STYLE_FILL_IN_LEFT = "填报表-填写-居中", "填报表-填写-左对齐"
+# Text ("@") but for the numbers and the date, so that what is typed in stays as typed.
+_NUMBER_FORMATS = {
+    name: {"序号": "General", "办理时限": 'yyyy"年"m"月"d"日"', ID_HEADER: "General"}.get(name, "@")
+    for name in HEADERS
+}
 _UNSAFE_IN_FILE_NAMES = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
 
 
@@ -228,11 +233,11 @@ def _workbook(items: tuple[SheetItem, ...], identity: SheetIdentity) -> Workbook
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = SHEET_NAME
-    _register_styles(workbook)
+    column_styles = _register_styles(workbook)
     _write_banner(sheet, identity)
     _write_header(sheet)
     for number, item in enumerate(items, start=1):
-        _write_item(sheet, HEADER_ROW + number, number, item)
+        _append_item(sheet, number, item, column_styles)
     for column, (_, width) in enumerate(COLUMNS, start=1):
         sheet.column_dimensions[get_column_letter(column)].width = width
     sheet.column_dimensions[get_column_letter(_ID_COLUMN)].hidden = True
@@ -268,25 +273,46 @@ def _write_header(sheet: Worksheet) -> None:
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
 
 
-def _register_styles(workbook: Workbook) -> None:
-    """The data cells' four looks as named styles, set by name: openpyxl otherwise hashes each
-    cell's border and alignment field by field to intern them, most of a sheet's cost."""
-    for name, horizontal, fill_in in (
-        (_STYLE_CENTRED, "center", False),
-        (_STYLE_LEFT, "left", False),
-        (_STYLE_FILL_IN_CENTRED, "center", True),
-        (_STYLE_FILL_IN_LEFT, "left", True),
-    ):
-        style = NamedStyle(name=name)
-        style.border = _BORDER
-        style.alignment = Alignment(horizontal=horizontal, vertical="top", wrap_text=True)
-        if fill_in:  # the two columns the unit fills in
-            style.fill = _FILL_IN
-            style.protection = Protection(locked=False)
-        workbook.add_named_style(style)
+def _register_styles(workbook: Workbook) -> tuple[StyleArray, ...]:
+    """Register the data cells' looks as named styles; return each column's style indexes, in
+    HEADERS order. Cells made with them need no border or alignment of their own: set per cell,
+    openpyxl hashes both field by field to find them among the workbook's, most of a sheet's
+    cost."""
+    looks: dict[tuple[bool, bool, str], StyleArray] = {}
+    column_styles = []
+    for name in HEADERS:
+        look = (name in (TEXT_HEADER, STATUS_HEADER), name in _CENTRED, _NUMBER_FORMATS[name])
+        if look not in looks:
+            looks[look] = _named_style(workbook, *look)
+        column_styles.append(looks[look])
+    return tuple(column_styles)
 
 
-def _write_item(sheet: Worksheet, row: int, seq: int, item: SheetItem) -> None:
+def _named_style(
+    workbook: Workbook, fill_in: bool, centred: bool, number_format: str
+) -> StyleArray:
+    kind = {"@": "文本", "General": "数字"}.get(number_format, "日期")
+    style = NamedStyle(
+        f"填报表-{'填写-' if fill_in else ''}{'居中' if centred else '左对齐'}-{kind}",
+        # The workbook's default font, which an unstyled cell shows (a NamedStyle's own default
+        # is an empty font).
+        font=DEFAULT_FONT,
+        border=_BORDER,
+        alignment=Alignment(
+            horizontal="center" if centred else "left", vertical="top", wrap_text=True
+        ),
+        number_format=number_format,
+    )
+    if fill_in:  # the two columns the unit fills in
+        style.fill = _FILL_IN
+        style.protection = Protection(locked=False)
+    workbook.add_named_style(style)
+    return style.as_tuple()
+
+
+def _append_item(
+    sheet: Worksheet, seq: int, item: SheetItem, column_styles: tuple[StyleArray, ...]
+) -> None:
     texts = {
         "类别": item.category,
         "编号": item.number,
@@ -295,31 +321,28 @@ def _write_item(sheet: Worksheet, row: int, seq: int, item: SheetItem) -> None:
         "承办方式": ROLE_LABELS.get(Role(item.role), item.role),
         "需办理": "；".join(item.owed),
     }
-    for column, name in enumerate(HEADERS, start=1):
-        cell = sheet.cell(row=row, column=column)
-        centred = name in _CENTRED
+    cells = []
+    for name, style in zip(HEADERS, column_styles, strict=True):
+        # Made with its style's indexes: setting ``cell.style`` by name looks the name up
+        # among the workbook's styles for every cell.
+        cell = Cell(sheet, style_array=style)
         if name == "序号":
-            cell.style = _STYLE_CENTRED
             cell.value = seq
         elif name == "办理时限":
-            cell.style = _STYLE_CENTRED
             cell.value = item.due
-            cell.number_format = 'yyyy"年"m"月"d"日"'
         elif name == ID_HEADER:
-            cell.style = _STYLE_CENTRED if centred else _STYLE_LEFT
             cell.value = item.item_id
         elif name in texts:
-            cell.style = _STYLE_CENTRED if centred else _STYLE_LEFT
             _text(cell, texts[name])
-            cell.number_format = "@"
-        else:  # the two columns the unit fills in: text, so "=…" typed in stays text
-            cell.style = _STYLE_FILL_IN_CENTRED if centred else _STYLE_FILL_IN_LEFT
-            cell.number_format = "@"
+        # else: the two columns the unit fills in, empty, formatted as text so that "=…"
+        # typed in stays text
+        cells.append(cell)
+    sheet.append(cells)
     lines = max(
         _MIN_DATA_LINES,
         *(wrapped_lines(str(texts.get(name, "")), width) for name, width in COLUMNS),
     )
-    sheet.row_dimensions[row].height = min(_MAX_ROW_HEIGHT, lines * _LINE_HEIGHT + 4)
+    sheet.row_dimensions[cells[0].row].height = min(_MAX_ROW_HEIGHT, lines * _LINE_HEIGHT + 4)
 
 
 def _text(cell: Cell, text: str) -> Cell:
