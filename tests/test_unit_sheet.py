@@ -360,5 +360,10 @@ def test_every_data_cell_is_bordered_wrapped_and_aligned_by_its_column(
             filled = cell.fill.fgColor.rgb if cell.fill.fill_type == "solid" else None
             assert filled == ("00FFF2CC" if cell.column_letter in {"I", "J"} else None), where
             assert (cell.font.name, cell.font.sz, cell.font.b) == ("Calibri", 11, False), where
+    for cell in sheet[3]:  # the header
+        assert cell.font.b and cell.alignment.horizontal == "center", cell.coordinate
+        assert cell.border.bottom.style == "thin", cell.coordinate
+        colour = "00FFF2CC" if cell.column_letter in {"I", "J"} else "00D9E1F2"
+        assert cell.fill.fgColor.rgb == colour, cell.coordinate
     assert sheet["H4"].number_format == 'yyyy"年"m"月"d"日"'
     assert sheet.row_dimensions[4].height >= 4 * 14.5

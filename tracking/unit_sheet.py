@@ -84,6 +84,7 @@ _THIN = Side(style="thin", color="000000")
 _BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
 _HEADER_FILL = PatternFill(fill_type="solid", start_color="D9E1F2", end_color="D9E1F2")
 _FILL_IN = PatternFill(fill_type="solid", start_color="FFF2CC", end_color="FFF2CC")
+_HEADER_STYLE, _HEADER_FILL_IN_STYLE = "填报表-表头", "填报表-表头-填写"
 # Text ("@") but for the numbers and the date, so that what is typed in stays as typed.
 _NUMBER_FORMATS = {
     name: {"序号": "General", "办理时限": 'yyyy"年"m"月"d"日"', ID_HEADER: "General"}.get(name, "@")
@@ -265,12 +266,20 @@ def _write_banner(sheet: Worksheet, identity: SheetIdentity) -> None:
 
 
 def _write_header(sheet: Worksheet) -> None:
+    for fill, name in ((_HEADER_FILL, _HEADER_STYLE), (_FILL_IN, _HEADER_FILL_IN_STYLE)):
+        sheet.parent.add_named_style(
+            NamedStyle(
+                name,
+                font=Font(bold=True),
+                fill=fill,
+                border=_BORDER,
+                alignment=Alignment(horizontal="center", vertical="center", wrap_text=True),
+            )
+        )
     for column, name in enumerate(HEADERS, start=1):
+        fill_in = column in (_TEXT_COLUMN, _STATUS_COLUMN)
         cell = sheet.cell(row=HEADER_ROW, column=column, value=name)
-        cell.font = Font(bold=True)
-        cell.fill = _FILL_IN if column in (_TEXT_COLUMN, _STATUS_COLUMN) else _HEADER_FILL
-        cell.border = _BORDER
-        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        cell.style = _HEADER_FILL_IN_STYLE if fill_in else _HEADER_STYLE
 
 
 def _register_styles(workbook: Workbook) -> tuple[StyleArray, ...]:
