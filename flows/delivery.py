@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 from flows.app import App
 from flows.web.links import UnitLink, issue_link
 from notifications.errors import DeliveryError
-from notifications.mail import Attachment, OutgoingEmail
+from notifications.mail import Attachment, MailSender, OutgoingEmail
 from notifications.webhook import WebhookChannel, WebhookMessage
 from tracking.chase import (
     COORDINATOR,
@@ -208,8 +208,22 @@ def pending_ids(app: App) -> list[int]:
         )
 
 
-def deliver(app: App, notification_id: int, now: datetime) -> DeliveryOutcome:
-    """Send one ledger message; a failure is recorded, never raised."""
+def deliver_each(app: App, notification_ids: list[int], now: datetime) -> list[DeliveryOutcome]:
+    """Send these ledger messages one after another over one mail connection; each failure is
+    recorded and the others go on."""
+    with app.mail.connect() as mail:
+        return [
+            deliver(app, notification_id, now, mail=mail) for notification_id in notification_ids
+        ]
+
+
+def deliver(
+    app: App, notification_id: int, now: datetime, *, mail: MailSender | None = None
+) -> DeliveryOutcome:
+    """Send one ledger message; a failure is recorded, never raised.
+
+    ``mail`` is the connection of a run that sends several (``app.mail.connect()``); without
+    it, the message goes over a connection of its own."""
     with transaction(app.engine) as session:
         message = claim(session, notification_id, now=app.now())
         webhook = None
@@ -222,7 +236,7 @@ def deliver(app: App, notification_id: int, now: datetime) -> DeliveryOutcome:
         if message.channel == "webhook":
             _send_webhook(webhook, message)
         else:
-            app.mail.send(
+            (mail or app.mail).send(
                 OutgoingEmail(
                     to=recipients,
                     subject=message.subject,
@@ -238,7 +252,7 @@ def deliver(app: App, notification_id: int, now: datetime) -> DeliveryOutcome:
             mark_failed(session, notification_id, error=str(exc), permanent=exc.permanent, now=now)
         fallback = None
         if exc.permanent and message.audience == LIAISON and message.channel == "email":
-            fallback = _fall_back_to_deputy(app, message, now)
+            fallback = _fall_back_to_deputy(app, message, now, mail)
         return DeliveryOutcome(
             notification_id, message.unit_id, recipients, "failed", str(exc), fallback
         )
@@ -261,7 +275,9 @@ def _read_attachments(paths: list[str]) -> tuple[Attachment, ...]:
     return tuple(attachments)
 
 
-def _fall_back_to_deputy(app: App, failed: Notification, now: datetime) -> DeliveryOutcome | None:
+def _fall_back_to_deputy(
+    app: App, failed: Notification, now: datetime, mail: MailSender | None
+) -> DeliveryOutcome | None:
     """A hard bounce for the liaison: the same digest goes to the unit's deputy, once."""
     with transaction(app.engine) as session:
         unit = session.get(Unit, failed.unit_id) if failed.unit_id else None
@@ -286,7 +302,7 @@ def _fall_back_to_deputy(app: App, failed: Notification, now: datetime) -> Deliv
         )
     if note is None:
         return None
-    return deliver(app, note.id, now)  # type: ignore[arg-type]
+    return deliver(app, note.id, now, mail=mail)  # type: ignore[arg-type]
 
 
 def _send_webhook(spec: dict[str, str] | None, message: Notification) -> None:
