@@ -28,6 +28,7 @@ from pathlib import Path
 from ssl import create_default_context
 from types import TracebackType
 from typing import Any, Protocol, Self
+from urllib.parse import quote
 
 from config.settings import Settings
 from notifications.errors import DeliveryError
@@ -95,12 +96,55 @@ def build_message(email: OutgoingEmail) -> EmailMessage:
     if email.html:
         message.add_alternative(email.html, subtype="html")
     for attachment in email.attachments:
-        maintype, _, subtype = attachment.mime_type.partition("/")
-        # The file name is RFC 2231-encoded by the email package, so Chinese names survive.
+        _attach(message, attachment)
+    return message
+
+
+def _attach(message: EmailMessage, attachment: Attachment) -> None:
+    maintype, _, subtype = attachment.mime_type.partition("/")
+    disposition = _disposition(attachment.filename)
+    if disposition is None:
         message.add_attachment(
             attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename
         )
-    return message
+        return
+    message.add_attachment(attachment.content, maintype=maintype, subtype=subtype)
+    part = message.get_payload()[-1]
+    del part["Content-Disposition"]
+    part.set_raw("Content-Disposition", disposition)  # written as it is
+
+
+def _disposition(filename: str) -> str | None:
+    """``attachment`` with a Chinese ``filename``, RFC 2231-encoded and folded exactly as the
+    email package folds it: on the first line if it fits, else on a line of its own, else in
+    numbered sections of whole characters (``filename*0*=utf-8''…;`` ``filename*1*=…``).
+
+    The package quotes the name again for every character it moves to the next section: 1.5 ms
+    of CPU for a unit's sheet, a tenth of a digest's delivery. None for an ASCII name (cheap for
+    the package) or one that is not text (undecodable bytes), left to the package."""
+    if filename.isascii():
+        return None
+    try:
+        quoted = [quote(char, safe="", errors="strict") for char in filename]
+    except UnicodeEncodeError:
+        return None
+    width = POLICY.max_line_length or 78
+    whole = "filename*=utf-8''" + "".join(quoted)
+    if len("Content-Disposition: attachment;") + len(whole) + 1 < width:
+        return f"attachment; {whole}"
+    if len(whole) + 2 <= width:
+        return f"attachment;\n {whole}"
+    lines, section, charset, start = ["attachment"], 0, "utf-8''", 0
+    while start < len(quoted):
+        # The package's arithmetic: " filename*N*=" + charset + value + ";" within the width.
+        room = width - (len("filename") + len(str(section)) + 3 + len(charset)) - 2
+        end, size = start, 0
+        while end < len(quoted) and size + len(quoted[end]) <= room:
+            size += len(quoted[end])
+            end += 1
+        lines.append(f" filename*{section}*={charset}{''.join(quoted[start:end])}")
+        section, charset, start = section + 1, "", end
+    return ";\n".join(lines)
 
 
 class OutboxBackend:

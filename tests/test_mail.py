@@ -12,6 +12,8 @@ from smtp_server import LoopbackSMTP
 from config.settings import Settings
 from notifications.errors import DeliveryError
 from notifications.mail import (
+    POLICY,
+    Attachment,
     MemoryBackend,
     OutboxBackend,
     OutgoingEmail,
@@ -20,6 +22,7 @@ from notifications.mail import (
     build_message,
 )
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SUBJECT = "【督办提醒】请于2022年6月22日前报送2项建议提案落实进展"
 
 
@@ -63,6 +66,34 @@ def test_build_message_has_both_parts_and_a_message_id_fixed_by_the_key() -> Non
     assert message_id.endswith("@minzheng.example.gov.cn>")
     assert build_message(make_email(subject="再次提醒"))["Message-ID"] == message_id
     assert build_message(make_email(key="digest:12:2022-06-22"))["Message-ID"] != message_id
+
+
+@pytest.mark.parametrize(
+    "filename",
+    [
+        "表.xlsx",  # beside "attachment;"
+        "市民政局-落实.xlsx",  # on a line of its own
+        "和平区交通运输局-落实情况填报表-20220615.xlsx",  # in sections
+        "a" * 56 + "表",  # a section ends where a character would not fit
+        "😀" * 20 + ".xlsx",
+        "sheet-20220615.xlsx",  # ASCII: the email package's own way
+    ],
+)
+def test_attachment_names_are_encoded_and_folded_as_the_email_package_does(filename: str) -> None:
+    content = b"PK\x03\x04 workbook"
+    email = make_email(attachments=(Attachment(filename, content, XLSX),))
+
+    data = build_message(email).as_bytes()
+
+    reference = EmailMessage(policy=POLICY)
+    reference["Content-Disposition"] = "attachment"
+    reference.set_param("filename", filename, header="Content-Disposition")
+    folded = POLICY.fold_binary("Content-Disposition", reference["Content-Disposition"])
+    assert folded in data
+    [attachment] = BytesParser(policy=default).parsebytes(data).iter_attachments()
+    assert attachment.get_filename() == filename
+    assert attachment.get_content_type() == XLSX
+    assert attachment.get_content() == content
 
 
 def test_build_message_without_html_is_plain_text() -> None:
