@@ -61,14 +61,13 @@ def draft_chase(app: App, *, as_of: date, now: datetime) -> tuple[int, int]:
 
 
 def deliver_pending(app: App, *, now: datetime, limit: int | None = None) -> int:
-    """The chase flow's delivery: each pending message claimed, sent and marked; how many sent."""
-    sent = 0
-    for notification_id in delivery.pending_ids(app)[:limit]:
-        outcome = delivery.deliver(app, notification_id, now)
+    """The flows' delivery without Prefect's tasks (the retry flow's loop): each pending message
+    claimed, sent and marked, over one mail connection; how many sent."""
+    outcomes = delivery.deliver_each(app, delivery.pending_ids(app)[:limit], now)
+    for outcome in outcomes:
         if outcome.status != "sent":
-            raise RuntimeError(f"message {notification_id} was not sent: {outcome.error}")
-        sent += 1
-    return sent
+            raise RuntimeError(f"message {outcome.notification_id} was not sent: {outcome.error}")
+    return len(outcomes)
 
 
 # --- W4 ---------------------------------------------------------------------------------------

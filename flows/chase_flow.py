@@ -1,9 +1,9 @@
 """The chase as a Prefect flow: plan and draft in the flow, then deliver.
 
 In this process (``duban chase``, or no Prefect server) the flow delivers with one task per
-digest. When it runs from its deployment on a Prefect server (a job of ``duban run`` served by
-``duban worker``), it starts delivery batches instead, one flow run per ``batch_units`` units,
-which the workers share (:mod:`flows.deliver_flow`).
+digest, the tasks sharing one mail connection. When it runs from its deployment on a Prefect
+server (a job of ``duban run`` served by ``duban worker``), it starts delivery batches instead,
+one flow run per ``batch_units`` units, which the workers share (:mod:`flows.deliver_flow`).
 """
 
 from dataclasses import dataclass, field
@@ -15,7 +15,7 @@ from prefect.runtime import flow_run as this_run
 
 from flows import delivery
 from flows.app import current_app
-from flows.deliver_flow import BATCH_UNITS, deliver_task, start_batches, unit_batches
+from flows.deliver_flow import BATCH_UNITS, deliver_in_tasks, start_batches, unit_batches
 from flows.delivery import DeliveryOutcome
 from flows.dispatch import prefect_server
 
@@ -93,8 +93,7 @@ def chase_units(
         )
         get_run_logger().info(report.summary())  # the worker's log, and the run's in Prefect
         return report
-    futures = [deliver_task.submit(nid, now) for nid in pending]
-    report.outcomes = [future.result() for future in futures]
+    report.outcomes = deliver_in_tasks(pending, now)
     return report
 
 

@@ -11,11 +11,14 @@ from datetime import datetime
 from itertools import groupby
 
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import wait
 from sqlmodel import col, select
 
 from flows import delivery
 from flows.app import App, current_app
 from flows.delivery import DeliveryOutcome
+from notifications.mail import MailSender
 from tracking.db import transaction
 from tracking.models import Notification
 
@@ -23,16 +26,28 @@ from tracking.models import Notification
 BATCH_UNITS = 20
 
 
-@task(name="deliver-digest", task_run_name="deliver-{notification_id}")
-def deliver_task(notification_id: int, now: datetime) -> DeliveryOutcome:
-    return delivery.deliver(current_app(), notification_id, now)
+# No cache policy: a delivery is never skipped for having been done, and the connection it
+# is given cannot be hashed into a cache key.
+@task(name="deliver-digest", task_run_name="deliver-{notification_id}", cache_policy=NO_CACHE)
+def deliver_task(
+    notification_id: int, now: datetime, mail: MailSender | None = None
+) -> DeliveryOutcome:
+    return delivery.deliver(current_app(), notification_id, now, mail=mail)
+
+
+def deliver_in_tasks(notification_ids: list[int], now: datetime) -> list[DeliveryOutcome]:
+    """One task per message. The tasks run in threads at once and share one mail connection,
+    which sends one message at a time; it closes when every task has ended."""
+    with current_app().mail.connect() as mail:
+        futures = [deliver_task.submit(nid, now, mail) for nid in notification_ids]
+        wait(futures)  # none left sending once the block closes the connection
+    return [future.result() for future in futures]
 
 
 @flow(name="deliver-batch")
 def deliver_batch(notification_ids: list[int], now: datetime) -> list[DeliveryOutcome]:
     """Send these ledger messages, one task each; a failure is recorded and the others go on."""
-    futures = [deliver_task.submit(nid, now) for nid in notification_ids]
-    outcomes = [future.result() for future in futures]
+    outcomes = deliver_in_tasks(notification_ids, now)
     counts = {s: sum(o.status == s for o in outcomes) for s in ("sent", "failed", "skipped")}
     get_run_logger().info(
         "delivered a batch of %d messages: %d sent, %d failed, %d skipped (another run had them)",

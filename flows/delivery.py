@@ -22,7 +22,7 @@ from sqlmodel import Session, select
 from flows.app import App
 from flows.web.links import UnitLink, issue_link
 from notifications.errors import DeliveryError
-from notifications.mail import Attachment, OutgoingEmail
+from notifications.mail import Attachment, MailSender, OutgoingEmail
 from notifications.webhook import WebhookChannel, WebhookMessage
 from tracking.chase import (
     COORDINATOR,
@@ -208,9 +208,46 @@ def pending_ids(app: App) -> list[int]:
         )
 
 
-def deliver(app: App, notification_id: int, now: datetime) -> DeliveryOutcome:
-    """Send one ledger message; a failure is recorded, never raised."""
+def deliver_each(app: App, notification_ids: list[int], now: datetime) -> list[DeliveryOutcome]:
+    """Send these ledger messages one after another over one mail connection; each failure is
+    recorded and the others go on.
+
+    A message sent is marked so in the transaction that claims the next one (the last in one of
+    its own): one commit a message rather than two. Should that transaction fail, the message
+    stays claimed and goes out again once its lease ends, as after a crash."""
+    outcomes: list[DeliveryOutcome] = []
+    unmarked: int | None = None
+    with app.mail.connect() as mail:
+        for notification_id in notification_ids:
+            outcome = _deliver(app, notification_id, now, mail, mark_first=unmarked)
+            unmarked = notification_id if outcome.status == "sent" else None
+            outcomes.append(outcome)
+    if unmarked is not None:
+        _mark_sent(app, unmarked, now)
+    return outcomes
+
+
+def deliver(
+    app: App, notification_id: int, now: datetime, *, mail: MailSender | None = None
+) -> DeliveryOutcome:
+    """Send one ledger message; a failure is recorded, never raised.
+
+    ``mail`` is the connection of a run that sends several (``app.mail.connect()``); without
+    it, the message goes over a connection of its own."""
+    outcome = _deliver(app, notification_id, now, mail or app.mail, mark_first=None)
+    if outcome.status == "sent":
+        _mark_sent(app, notification_id, now)
+    return outcome
+
+
+def _deliver(
+    app: App, notification_id: int, now: datetime, mail: MailSender, *, mark_first: int | None
+) -> DeliveryOutcome:
+    """Claim and send one message, claimed in the transaction that marks ``mark_first`` sent.
+    A failure is recorded; a message sent is the caller's to mark."""
     with transaction(app.engine) as session:
+        if mark_first is not None:
+            mark_sent(session, mark_first, now=now)
         message = claim(session, notification_id, now=app.now())
         webhook = None
         if message is not None and message.channel == "webhook" and message.unit_id:
@@ -222,7 +259,7 @@ def deliver(app: App, notification_id: int, now: datetime) -> DeliveryOutcome:
         if message.channel == "webhook":
             _send_webhook(webhook, message)
         else:
-            app.mail.send(
+            mail.send(
                 OutgoingEmail(
                     to=recipients,
                     subject=message.subject,
@@ -238,13 +275,16 @@ def deliver(app: App, notification_id: int, now: datetime) -> DeliveryOutcome:
             mark_failed(session, notification_id, error=str(exc), permanent=exc.permanent, now=now)
         fallback = None
         if exc.permanent and message.audience == LIAISON and message.channel == "email":
-            fallback = _fall_back_to_deputy(app, message, now)
+            fallback = _fall_back_to_deputy(app, message, now, mail)
         return DeliveryOutcome(
             notification_id, message.unit_id, recipients, "failed", str(exc), fallback
         )
+    return DeliveryOutcome(notification_id, message.unit_id, recipients, "sent")
+
+
+def _mark_sent(app: App, notification_id: int, now: datetime) -> None:
     with transaction(app.engine) as session:
         mark_sent(session, notification_id, now=now)
-    return DeliveryOutcome(notification_id, message.unit_id, recipients, "sent")
 
 
 def _read_attachments(paths: list[str]) -> tuple[Attachment, ...]:
@@ -261,7 +301,9 @@ def _read_attachments(paths: list[str]) -> tuple[Attachment, ...]:
     return tuple(attachments)
 
 
-def _fall_back_to_deputy(app: App, failed: Notification, now: datetime) -> DeliveryOutcome | None:
+def _fall_back_to_deputy(
+    app: App, failed: Notification, now: datetime, mail: MailSender
+) -> DeliveryOutcome | None:
     """A hard bounce for the liaison: the same digest goes to the unit's deputy, once."""
     with transaction(app.engine) as session:
         unit = session.get(Unit, failed.unit_id) if failed.unit_id else None
@@ -286,7 +328,7 @@ def _fall_back_to_deputy(app: App, failed: Notification, now: datetime) -> Deliv
         )
     if note is None:
         return None
-    return deliver(app, note.id, now)  # type: ignore[arg-type]
+    return deliver(app, note.id, now, mail=mail)  # type: ignore[arg-type]
 
 
 def _send_webhook(spec: dict[str, str] | None, message: Notification) -> None:

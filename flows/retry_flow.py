@@ -33,6 +33,4 @@ def retry_deliveries(now: datetime) -> RetryReport:
     open_now, why = in_office_window(local, app.policy.ladder, app.calendar)
     if not open_now:
         return RetryReport(waiting=why)
-    return RetryReport(
-        outcomes=[delivery.deliver(app, nid, local) for nid in delivery.pending_ids(app)]
-    )
+    return RetryReport(outcomes=delivery.deliver_each(app, delivery.pending_ids(app), local))

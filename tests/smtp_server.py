@@ -10,10 +10,14 @@ Usage::
         server.refuse_with(550, "5.1.1 no such user", at="RCPT")
         server.accept()  # back to accepting
 
+        server.drop_after(3)  # the connection starting a 4th message is closed, once
+        assert server.connections == 2
+
 One server per test is cheap (a few milliseconds); the port is the OS's choice, so tests can run in
 parallel.
 """
 
+import asyncio
 import socket
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -24,6 +28,7 @@ from typing import Any, Literal, Self
 from aiosmtpd.controller import Controller
 
 Stage = Literal["RCPT", "DATA"]
+DropAt = Literal["MAIL", "DATA"]
 
 
 class _Handler:
@@ -33,6 +38,17 @@ class _Handler:
         self.messages: list[EmailMessage] = []
         self.refusal: tuple[Stage, str] | None = None
         self.refused_addresses: dict[str, str] = {}
+        self.connections = 0
+        self.drop: tuple[int, DropAt, str] | None = None
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
+    ) -> str:
+        if self._dropping("MAIL"):
+            return self._close(server)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
@@ -48,7 +64,27 @@ class _Handler:
         if self.refusal is not None and self.refusal[0] == "DATA":
             return self.refusal[1]
         self.messages.append(BytesParser(policy=default).parsebytes(envelope.content))
+        if self._dropping("DATA"):
+            # Taken, but the client never hears so: it cannot know the message arrived.
+            return self._close(server)
         return "250 Message accepted for delivery"
+
+    def _dropping(self, at: DropAt) -> bool:
+        """Whether to drop the connection now, at ``at``; the drop happens once."""
+        if self.drop is None or self.drop[1] != at:
+            return False
+        taken_before = len(self.messages) - (at == "DATA")  # at DATA, this one is in already
+        return taken_before >= self.drop[0]
+
+    def _close(self, server: Any) -> str:
+        """Close the connection, after the drop's reply, or at once without a word."""
+        assert self.drop is not None
+        reply, self.drop = self.drop[2], None
+        if reply:
+            asyncio.get_running_loop().call_soon(server.transport.close)  # once it is written
+            return reply
+        server.transport.abort()
+        return "451 never written: the connection is gone"
 
 
 class _Controller(Controller):
@@ -58,6 +94,11 @@ class _Controller(Controller):
         host, port = sock.getsockname()
         super().__init__(handler, hostname=host, port=port, server_hostname="loopback.test")
         self._sock = sock
+        self._counting = handler
+
+    def factory(self) -> Any:
+        self._counting.connections += 1  # called once per connection accepted
+        return super().factory()
 
     def _create_server(self) -> Any:
         return self.loop.create_server(self._factory_invoker, sock=self._sock)
@@ -83,6 +124,18 @@ class LoopbackSMTP:
         """Answer RCPT for ``address`` only with ``code text`` (a bounce for one mailbox)."""
         self._handler.refused_addresses[address] = f"{code} {text}"
 
+    @property
+    def connections(self) -> int:
+        """The connections accepted so far."""
+        return self._handler.connections
+
+    def drop_after(self, accepted: int, *, at: DropAt = "MAIL", reply: str = "") -> None:
+        """Once ``accepted`` messages have been accepted, close the connection, once: at the
+        next MAIL (as a server does at its idle timeout or its limit of messages per
+        connection), or at DATA once the next message is taken but before saying so. With
+        ``reply`` (e.g. ``421 4.7.0 too many messages``) said first; else without a word."""
+        self._handler.drop = (accepted, at, reply)
+
     def accept(self) -> None:
         self._handler.refusal = None
         self._handler.refused_addresses.clear()
@@ -105,6 +158,7 @@ class LoopbackSMTP:
                 controller.loop.close()
             raise
         self._controller = controller
+        self._handler.connections = 0  # start() made one of its own, to see the server answer
         return self
 
     def __exit__(

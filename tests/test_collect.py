@@ -564,7 +564,7 @@ def test_the_digest_sheet_goes_out_by_mail_and_comes_back_as_reports(
         app = seed_database(make_app(mail=SmtpBackend(smtp.host, smtp.port, timeout=5)), seed)
         plan = delivery.plan(app, JUNE, NOW)
         delivery.draft_digests(app, plan, now=NOW)
-        outcomes = [delivery.deliver(app, nid, NOW) for nid in delivery.pending_ids(app)]
+        outcomes = delivery.deliver_each(app, delivery.pending_ids(app), NOW)
         assert [o.status for o in outcomes] == ["sent"] * 7
         message = next(m for m in smtp.messages if m["To"] == "wjw-duban@example.org")
 

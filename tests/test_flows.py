@@ -60,6 +60,7 @@ def test_chase_flow_sends_one_digest_per_unit_in_one_task_each(
     report = state.result()
     assert report.digests == 7 and report.count("sent") == 7
     assert len(smtp.messages) == 7
+    assert smtp.connections == 1  # the tasks, threads at once, share the run's connection
     # 11 items, 26 assignments, 7 units: the task runs follow the digests (one per unit).
     assert sorted(run.name for run in task_runs_of(state)) == sorted(
         f"deliver-{o.notification_id}" for o in report.outcomes

@@ -132,6 +132,7 @@ def test_retries_wait_for_office_hours_then_deliver_what_failed(
     smtp.refuse_with(451, "4.3.0 try again later")
     chase = run_job(app, job(app, "chase"), chase_time)
     assert chase.ok and " 0 sent, 7 failed" in chase.summary
+    assert smtp.connections == 1  # the chase's tasks share one connection
     smtp.accept()
 
     night = run_job(app, job(app, "retry"), datetime(2022, 6, 15, 20, 0, tzinfo=SH))
@@ -139,7 +140,7 @@ def test_retries_wait_for_office_hours_then_deliver_what_failed(
     assert smtp.messages == []
     morning = run_job(app, job(app, "retry"), datetime(2022, 6, 16, 9, 15, tzinfo=SH))
     assert morning.summary == "retry: 7 messages tried, 7 sent, 0 failed"
-    assert len(smtp.messages) == 7
+    assert len(smtp.messages) == 7 and smtp.connections == 2  # the retry's one
     with transaction(app.engine) as session:
         statuses = set(session.exec(select(Notification.status)).all())
     assert statuses == {DeliveryStatus.SENT}

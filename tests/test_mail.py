@@ -1,4 +1,5 @@
 import socket
+import threading
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default
@@ -11,6 +12,8 @@ from smtp_server import LoopbackSMTP
 from config.settings import Settings
 from notifications.errors import DeliveryError
 from notifications.mail import (
+    POLICY,
+    Attachment,
     MemoryBackend,
     OutboxBackend,
     OutgoingEmail,
@@ -19,6 +22,7 @@ from notifications.mail import (
     build_message,
 )
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SUBJECT = "【督办提醒】请于2022年6月22日前报送2项建议提案落实进展"
 
 
@@ -62,6 +66,34 @@ def test_build_message_has_both_parts_and_a_message_id_fixed_by_the_key() -> Non
     assert message_id.endswith("@minzheng.example.gov.cn>")
     assert build_message(make_email(subject="再次提醒"))["Message-ID"] == message_id
     assert build_message(make_email(key="digest:12:2022-06-22"))["Message-ID"] != message_id
+
+
+@pytest.mark.parametrize(
+    "filename",
+    [
+        "表.xlsx",  # beside "attachment;"
+        "市民政局-落实.xlsx",  # on a line of its own
+        "和平区交通运输局-落实情况填报表-20220615.xlsx",  # in sections
+        "a" * 56 + "表",  # a section ends where a character would not fit
+        "😀" * 20 + ".xlsx",
+        "sheet-20220615.xlsx",  # ASCII: the email package's own way
+    ],
+)
+def test_attachment_names_are_encoded_and_folded_as_the_email_package_does(filename: str) -> None:
+    content = b"PK\x03\x04 workbook"
+    email = make_email(attachments=(Attachment(filename, content, XLSX),))
+
+    data = build_message(email).as_bytes()
+
+    reference = EmailMessage(policy=POLICY)
+    reference["Content-Disposition"] = "attachment"
+    reference.set_param("filename", filename, header="Content-Disposition")
+    folded = POLICY.fold_binary("Content-Disposition", reference["Content-Disposition"])
+    assert folded in data
+    [attachment] = BytesParser(policy=default).parsebytes(data).iter_attachments()
+    assert attachment.get_filename() == filename
+    assert attachment.get_content_type() == XLSX
+    assert attachment.get_content() == content
 
 
 def test_build_message_without_html_is_plain_text() -> None:
@@ -195,6 +227,125 @@ def test_smtp_connection_refused_is_transient() -> None:
 
     assert caught.value.permanent is False
     assert f"127.0.0.1:{port}" in str(caught.value)
+
+
+def test_smtp_connect_sends_several_messages_over_one_connection() -> None:
+    with LoopbackSMTP() as server:
+        backend = SmtpBackend(server.host, server.port, timeout=5)
+        with backend.connect() as mail:
+            for number in range(3):
+                mail.send(make_email(key=f"digest:{number}:2022-06-15"))
+        backend.send(make_email(key="digest:3:2022-06-15"))  # alone: a connection of its own
+
+        assert [m["X-Duban-Key"] for m in server.messages] == [
+            f"digest:{number}:2022-06-15" for number in range(4)
+        ]
+        assert server.connections == 2
+
+
+def test_a_connect_block_with_nothing_to_send_opens_no_connection() -> None:
+    with LoopbackSMTP() as server:
+        with SmtpBackend(server.host, server.port, timeout=5).connect():
+            pass
+
+        assert server.connections == 0
+
+
+@pytest.mark.parametrize("reply", ["", "421 4.7.0 too many messages, closing"])
+def test_a_connection_the_server_dropped_is_reopened_and_each_message_arrives_once(
+    reply: str,
+) -> None:
+    with LoopbackSMTP() as server:
+        server.drop_after(2, reply=reply)
+        with SmtpBackend(server.host, server.port, timeout=5).connect() as mail:
+            for number in range(5):
+                mail.send(make_email(key=f"digest:{number}:2022-06-15"))
+
+        assert [m["X-Duban-Key"] for m in server.messages] == [
+            f"digest:{number}:2022-06-15" for number in range(5)
+        ]
+        assert server.connections == 2
+
+
+def test_a_new_connection_dropped_at_once_is_not_tried_again() -> None:
+    with LoopbackSMTP() as server:
+        server.drop_after(0)
+        with SmtpBackend(server.host, server.port, timeout=5).connect() as mail:
+            with pytest.raises(DeliveryError) as caught:
+                mail.send(make_email())
+            assert caught.value.permanent is False
+            assert "connection lost" in str(caught.value)
+            assert server.connections == 1
+
+            mail.send(make_email())  # the next message opens a new one
+
+        assert len(server.messages) == 1 and server.connections == 2
+
+
+def test_a_connection_lost_after_data_is_not_sent_again() -> None:
+    # The server took the message but the connection went before its reply: sending it again
+    # could deliver it twice, so the message fails (transient) and the batch goes on.
+    with LoopbackSMTP() as server:
+        server.drop_after(1, at="DATA")
+        with SmtpBackend(server.host, server.port, timeout=5).connect() as mail:
+            mail.send(make_email(key="digest:1:2022-06-15"))
+            with pytest.raises(DeliveryError) as caught:
+                mail.send(make_email(key="digest:2:2022-06-15"))
+            mail.send(make_email(key="digest:3:2022-06-15"))
+
+        assert caught.value.permanent is False
+        assert [m["X-Duban-Key"] for m in server.messages] == [
+            "digest:1:2022-06-15",
+            "digest:2:2022-06-15",
+            "digest:3:2022-06-15",
+        ]
+        assert server.connections == 2
+
+
+def test_refusals_on_a_shared_connection_keep_it_for_the_next_message() -> None:
+    with LoopbackSMTP() as server:
+        server.refuse_address("nobody@example.gov.cn", 550, "5.1.1 no such user")
+        with SmtpBackend(server.host, server.port, timeout=5).connect() as mail:
+            with pytest.raises(DeliveryError) as refused:
+                mail.send(make_email(to=("nobody@example.gov.cn",), key="digest:1:x"))
+            server.refuse_with(451, "4.3.0 try later")
+            with pytest.raises(DeliveryError) as later:
+                mail.send(make_email(key="digest:2:x"))
+            server.accept()
+            mail.send(make_email(key="digest:3:x"))
+
+        assert refused.value.permanent is True and "550 5.1.1 no such user" in str(refused.value)
+        assert later.value.permanent is False and "451 4.3.0 try later" in str(later.value)
+        assert [m["X-Duban-Key"] for m in server.messages] == ["digest:3:x"]
+        assert server.connections == 1
+
+
+def test_threads_share_a_connection_one_message_at_a_time() -> None:
+    with LoopbackSMTP() as server:
+        with SmtpBackend(server.host, server.port, timeout=5).connect() as mail:
+            threads = [
+                threading.Thread(target=mail.send, args=(make_email(key=f"digest:{n}:x"),))
+                for n in range(8)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+
+        assert sorted(m["X-Duban-Key"] for m in server.messages) == sorted(
+            f"digest:{n}:x" for n in range(8)
+        )
+        assert server.connections == 1
+
+
+def test_outbox_and_memory_backends_send_through_connect_too(tmp_path: Path) -> None:
+    outbox, memory = OutboxBackend(tmp_path), MemoryBackend()
+    for backend in (outbox, memory):
+        with backend.connect() as mail:
+            mail.send(make_email())
+
+    assert [path.name for path in tmp_path.iterdir()] == ["digest-12-2022-06-15.eml"]
+    assert [message["X-Duban-Key"] for message in memory.outbox] == ["digest:12:2022-06-15"]
 
 
 def test_outbox_backend_from_settings(tmp_path: Path) -> None:

@@ -246,7 +246,7 @@ def test_names_for_the_title_and_the_mailed_file() -> None:
 def chase(app: App, now: datetime = NOW) -> list[delivery.DeliveryOutcome]:
     plan = delivery.plan(app, JUNE, now)
     delivery.draft_digests(app, plan, now=now)
-    return [delivery.deliver(app, nid, now) for nid in delivery.pending_ids(app)]
+    return delivery.deliver_each(app, delivery.pending_ids(app), now)
 
 
 def test_each_liaisons_digest_attaches_its_units_sheet(app: App) -> None:

@@ -53,8 +53,7 @@ def mailed(make_app, seed: Path) -> tuple[App, list]:
             load_units(session, read_units_file(UNITS), now=NOW, actor="test")
         plan = delivery.plan(app, NOW.date(), NOW)
         delivery.draft_digests(app, plan, now=NOW)
-        for notification_id in delivery.pending_ids(app):
-            delivery.deliver(app, notification_id, NOW)
+        delivery.deliver_each(app, delivery.pending_ids(app), NOW)
         return app, list(smtp.messages)
 
 

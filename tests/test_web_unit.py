@@ -98,8 +98,7 @@ def chase(app: App) -> None:
     """What the chase flow does, step by step, without Prefect."""
     plan = delivery.plan(app, JUNE, NOW)
     delivery.draft_digests(app, plan, now=NOW)
-    for notification_id in delivery.pending_ids(app):
-        delivery.deliver(app, notification_id, NOW)
+    delivery.deliver_each(app, delivery.pending_ids(app), NOW)
 
 
 def link_in(smtp: LoopbackSMTP, address: str) -> tuple[str, str]:

@@ -148,8 +148,7 @@ def year_app(make_app, smtp: LoopbackSMTP) -> App:
 def run_chase(app: App, day: date, now: datetime) -> None:
     chase_plan = delivery.plan(app, day, now)
     delivery.draft_digests(app, chase_plan, now=now)
-    for notification_id in delivery.pending_ids(app):
-        delivery.deliver(app, notification_id, now)
+    delivery.deliver_each(app, delivery.pending_ids(app), now)
 
 
 def events(app: App, smtp: LoopbackSMTP) -> dict[date, Callable[[Session, datetime], None]]:

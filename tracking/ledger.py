@@ -112,8 +112,12 @@ def deliverable_ids(session: Session, *, now: datetime, max_attempts: int) -> li
 
 
 def claim(session: Session, notification_id: int, *, now: datetime) -> Notification | None:
-    """Take the message for sending; None when another sender has it or it needs no sending."""
-    result = session.execute(
+    """Take the message for sending; None when another sender has it or it needs no sending.
+
+    One statement: the conditional UPDATE returns the row it changed, so exactly one of
+    several claimants gets it (SQLite serializes writers; PostgreSQL re-checks the condition
+    on a row another transaction changed meanwhile)."""
+    return session.exec(
         update(Notification)
         .where(
             and_(
@@ -128,10 +132,9 @@ def claim(session: Session, notification_id: int, *, now: datetime) -> Notificat
             attempts=Notification.attempts + 1,
             last_attempt_at=now,
         )
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    return session.get(Notification, notification_id, populate_existing=True)
+        .returning(Notification),
+        execution_options={"populate_existing": True},
+    ).scalar_one_or_none()
 
 
 def mark_sent(session: Session, notification_id: int, *, now: datetime) -> None:
