@@ -210,3 +210,17 @@ def test_last_line_without_newline_is_read(tmp_path: Path) -> None:
         RawRow(line=1, cells=("序号", "反馈")),
         RawRow(line=3, cells=("1", "两行\n反馈")),
     )
+
+
+def test_lines_end_only_at_line_breaks_whatever_the_convention(tmp_path: Path) -> None:
+    # Old Mac \r, Windows \r\n and Unix \n in one file; a form feed and U+2028 inside cells are
+    # characters of the cell, not line breaks (str.splitlines would count them as lines).
+    content = "序号\t反馈\r1\t第一\x0c页\r\n\r2\t甲\u2028乙\n3\t丙"
+    path = write(tmp_path, "rows.tsv", content.encode())
+
+    assert read_table(path).rows == (
+        RawRow(line=1, cells=("序号", "反馈")),
+        RawRow(line=2, cells=("1", "第一\x0c页")),
+        RawRow(line=4, cells=("2", "甲\u2028乙")),
+        RawRow(line=5, cells=("3", "丙")),
+    )

@@ -6,8 +6,8 @@ see in their editor, so that a problem can be reported as ``file:line``.
 """
 
 import csv
-import io
 import itertools
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -24,8 +24,13 @@ _DISPLAY_NAMES = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16", "utf-8": "UTF-8", "g
 # somewhere was never closed and the parser swallowed the rest of the file into that cell.
 _END_SENTINEL = "\x00duban:end-of-file\x00"
 
+# A line with its end, split only at \n, \r\n and \r (as io.StringIO(newline="") would; str.
+# splitlines would also split at form feeds and U+2028, miscounting lines), or a last line
+# without one. Never empty, so that every match is a line.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class RawRow:
     """One non-blank row: ``line`` is the physical line (or sheet row) where it starts.
 
@@ -99,9 +104,9 @@ def _decode(path: Path, data: bytes) -> tuple[str, str]:
 
 
 def _text_rows(path: Path, text: str, delimiter: str) -> Iterator[RawRow]:
-    # newline="" splits only on \n, \r\n and \r (str.splitlines would also split on form feeds
-    # and U+2028, miscounting lines) and leaves line breaks inside quoted cells to the parser.
-    lines = itertools.chain(io.StringIO(text, newline=""), [_END_SENTINEL])
+    # One line at a time: io.StringIO(text) would first copy the whole text, at four bytes a
+    # character. Line breaks inside quoted cells are left to the parser.
+    lines = itertools.chain((match.group() for match in _LINE.finditer(text)), [_END_SENTINEL])
     reader = csv.reader(lines, dialect="excel", delimiter=delimiter)
     consumed = 0  # physical lines read by the parser before the current record
     try:
