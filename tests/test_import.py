@@ -741,6 +741,27 @@ def test_no_record_is_held_in_memory_while_rows_are_imported(
     assert alive == [0, 0, 0]  # after each chunk of 4, 4 and 3 rows
 
 
+@pytest.mark.parametrize("feedback", [True, False], ids=["feedback", "no-feedback"])
+def test_an_import_makes_no_reference_cycles(engine: Engine, seed: Path, feedback: bool) -> None:
+    # The import pauses the cyclic garbage collector, which is free only while this holds:
+    # whatever it leaves for the collector would pile up until the import ends.
+    run_import(engine, seed, include_feedback=feedback, year=YEAR - 1)  # connect, warm caches
+    gc.collect()
+
+    run_import(engine, seed, include_feedback=feedback)
+
+    assert gc.isenabled()
+    assert gc.collect() == 0
+
+
+def test_a_failed_import_leaves_the_garbage_collector_on(
+    engine: Engine, seed: Path, tmp_path: Path
+) -> None:
+    failed_import(engine, edited(seed, tmp_path, {(6, CATEGORY): "人大意见"}))
+
+    assert gc.isenabled()
+
+
 # --- the feedback column -------------------------------------------------------------------
 
 

@@ -11,8 +11,10 @@ few columns rows are compared with, a chunk's new records are inserted in a hand
 the rows. Nothing per row is kept once its chunk is written.
 """
 
+import gc
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -107,27 +109,47 @@ def import_table(
 
     ``progress(done, total)`` is called as rows are applied, for a progress bar.
     """
-    rows, problems, warnings = check_table(path)
-    if problems and not skip_invalid:
-        raise InputError(
-            f"{path}: {len(problems)} problem(s) found; nothing was imported "
-            "(fix them, or pass --skip-invalid to import the valid rows)",
-            problems,
-        )
-    report = ImportReport(path=path, rows=len(rows), warnings=warnings, skipped=problems)
-    with transaction(engine) as session:
-        _apply(
-            session,
-            rows,
-            report,
-            year=year,
-            reported_on=reported_on,
-            now=now,
-            include_feedback=include_feedback,
-            actor=f"{actor}:{path.name}",
-            progress=progress,
-        )
+    with _collector_paused():
+        rows, problems, warnings = check_table(path)
+        if problems and not skip_invalid:
+            raise InputError(
+                f"{path}: {len(problems)} problem(s) found; nothing was imported "
+                "(fix them, or pass --skip-invalid to import the valid rows)",
+                problems,
+            )
+        report = ImportReport(path=path, rows=len(rows), warnings=warnings, skipped=problems)
+        with transaction(engine) as session:
+            _apply(
+                session,
+                rows,
+                report,
+                year=year,
+                reported_on=reported_on,
+                now=now,
+                include_feedback=include_feedback,
+                actor=f"{actor}:{path.name}",
+                progress=progress,
+            )
     return report
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the block (if it was on).
+
+    Reading and importing a table makes tens of thousands of containers that live for a chunk
+    and no reference cycles (a test checks), so every pass of the collector over the growing
+    heap finds nothing to free: at 1,000 rows those passes took a quarter of the import's time.
+    Reference counting still frees everything as before.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 # Rows planned, inserted and given their events together: a handful of statements per chunk
