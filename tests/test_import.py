@@ -726,6 +726,33 @@ def test_events_and_ids_follow_the_rows_whatever_the_chunk_size(
     assert row_counts(engine) == counts
 
 
+@pytest.mark.parametrize("chunk_rows", [importer.CHUNK_ROWS, 1])
+def test_a_later_row_of_a_proposal_that_disagrees_updates_it_in_row_order(
+    engine: Engine, seed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_rows: int
+) -> None:
+    # Made and changed in one chunk (not inserted yet), or changed after its chunk was written.
+    monkeypatch.setattr(importer, "CHUNK_ROWS", chunk_rows)
+    lines = seed_lines(seed)
+    second = [*lines[7 - 1][: SIGNERS - 1], "2", *lines[7 - 1][SIGNERS:]]
+    second[SEQ - 1], second[COMMITMENT - 1] = "12", "152 的第二个事项"
+    lines.insert(DASHES_LINE - 1, second)
+
+    report = run_import(engine, write_text(tmp_path / "two-rows.txt", lines))
+
+    assert (report.proposals_created, report.proposals_updated) == (11, 1)
+    assert proposal(engine, "152").signer_count == 2
+    events = [e for e in events_after(engine, 0) if e.action.startswith("proposal.")]
+    created = next(e for e in events if e.after and e.after["number"] == "152")
+    [updated] = [e for e in events if e.action == "proposal.update"]
+    assert created.after is not None and created.after["signer_count"] == 1
+    assert (updated.entity_id, updated.before, updated.after) == (
+        created.entity_id,
+        {"signer_count": 1},
+        {"signer_count": 2},
+    )
+    assert created.id < updated.id
+
+
 def test_no_record_is_held_in_memory_while_rows_are_imported(
     engine: Engine, seed: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

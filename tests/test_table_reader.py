@@ -224,3 +224,16 @@ def test_lines_end_only_at_line_breaks_whatever_the_convention(tmp_path: Path) -
         RawRow(line=4, cells=("2", "甲\u2028乙")),
         RawRow(line=5, cells=("3", "丙")),
     )
+
+
+def test_undecodable_byte_after_a_byte_order_mark_is_placed_on_its_own_line(
+    tmp_path: Path,
+) -> None:
+    # Right after a line break: counted from the start of the file, not from past the mark.
+    content = "\ufeff序号\t反馈\n".encode() + b"\x80\t\n" + "2\t已落实\n".encode()
+    path = write(tmp_path, "rows.tsv", content)
+
+    with pytest.raises(InputError) as raised:
+        read_table(path)
+
+    assert str(raised.value) == f"{path}:2: cannot decode as UTF-8"

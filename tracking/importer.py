@@ -79,14 +79,22 @@ class ImportReport:
         )
 
 
-def check_table(path: Path) -> tuple[list[TableRow], list[str], list[str]]:
-    """The file's valid rows, its problems and its repairs, without touching the database."""
+def check_table(
+    path: Path, *, feedback: bool = True
+) -> tuple[list[TableRow], list[str], list[str]]:
+    """The file's valid rows, its problems and its repairs, without touching the database.
+
+    Without ``feedback`` the rows leave the 落实情况反馈 column out (empty): the longest texts of
+    a table, most of its size, are then not held while the rows are imported.
+    """
     table = read_table(path)
     rows = list(table.rows)
     header = find_header(rows)
     if header is None:
         raise InputError(missing_header_message(path))
     header_index, columns = header
+    if not feedback:
+        columns.pop("feedback", None)
     text_table = table.encoding is not None
     width = len(rows[header_index].cells) if text_table else None
     checked = check_rows(path, rows[header_index + 1 :], columns, width=width)
@@ -110,7 +118,7 @@ def import_table(
     ``progress(done, total)`` is called as rows are applied, for a progress bar.
     """
     with _collector_paused():
-        rows, problems, warnings = check_table(path)
+        rows, problems, warnings = check_table(path, feedback=include_feedback)
         if problems and not skip_invalid:
             raise InputError(
                 f"{path}: {len(problems)} problem(s) found; nothing was imported "
@@ -164,6 +172,18 @@ class _Ref:
 
     def __init__(self, record_id: int | None = None) -> None:
         self.id = record_id
+
+
+class _Proposal(_Ref):
+    """A proposal of the year: its id, its fields as recorded or as this import last set them
+    (in PROPOSAL_FIELDS order), and how many of its rows this import has read so far."""
+
+    __slots__ = ("fields", "rows_read")
+
+    def __init__(self, record_id: int | None, fields: tuple[Any, ...]) -> None:
+        super().__init__(record_id)
+        self.fields = fields
+        self.rows_read = 0
 
 
 class _StoredItem(NamedTuple):
@@ -284,7 +304,6 @@ class _YearImport:
         self.now = now
         self.include_feedback = include_feedback
         self.actor = actor
-        self.ordinals: dict[tuple[str, str], int] = defaultdict(int)
         self.proposals = _read_proposals(session, year)
         self.items = _read_items(session, year)
         self.assignments = _read_assignments(session, year)
@@ -298,14 +317,13 @@ class _YearImport:
     # --- planning: one row against what is recorded ----------------------------------------
 
     def plan_row(self, chunk: _Chunk, row: TableRow, *, index: int) -> None:
-        key = (row.category, row.number)
-        self.ordinals[key] += 1
         proposal = self._plan_proposal(chunk, row)
+        proposal.rows_read += 1  # an item's ordinal is its place among its proposal's rows
         item, stored = self._plan_item(
             chunk,
             proposal,
             row,
-            ordinal=self.ordinals[key],
+            ordinal=proposal.rows_read,
             position=row.seq if row.seq is not None else index,
         )
         wanted_roles: dict[_Ref, str] = {}
@@ -316,32 +334,30 @@ class _YearImport:
         self._plan_assignments(chunk, item, stored, wanted_roles)
         self._plan_feedback(chunk, row, item, stored, lead)
 
-    def _plan_proposal(self, chunk: _Chunk, row: TableRow) -> _Ref:
+    def _plan_proposal(self, chunk: _Chunk, row: TableRow) -> _Proposal:
         key = (row.category, row.number)
         wanted = tuple(getattr(row, name) for name in PROPOSAL_FIELDS)
-        known = self.proposals.get(key)
-        if known is None:
-            ref = _Ref()
-            self.proposals[key] = (ref, wanted)
+        proposal = self.proposals.get(key)
+        if proposal is None:
+            proposal = self.proposals[key] = _Proposal(None, wanted)
             values = {"year": self.year, "category": row.category, "number": row.number}
             values |= dict(zip(PROPOSAL_FIELDS, wanted, strict=True))
-            chunk.proposals[ref] = values
-            chunk.event("proposal.create", "proposal", ref, after=dict(values))
+            chunk.proposals[proposal] = values
+            chunk.event("proposal.create", "proposal", proposal, after=dict(values))
             self.report.proposals_created += 1
-            return ref
-        ref, stored = known
-        if stored != wanted:
-            self.proposals[key] = (ref, wanted)
+            return proposal
+        if proposal.fields != wanted:
             self._update(
                 chunk,
                 Proposal,
-                ref,
+                proposal,
                 "proposal",
-                before=dict(zip(PROPOSAL_FIELDS, stored, strict=True)),
+                before=dict(zip(PROPOSAL_FIELDS, proposal.fields, strict=True)),
                 wanted=dict(zip(PROPOSAL_FIELDS, wanted, strict=True)),
             )
+            proposal.fields = wanted
             self.report.proposals_updated += 1
-        return ref
+        return proposal
 
     def _plan_item(
         self, chunk: _Chunk, proposal: _Ref, row: TableRow, *, ordinal: int, position: int
@@ -612,16 +628,17 @@ def _insert(
         ref.id = ids[tuple(values[name] for name in key)]
 
 
-def _read_proposals(
-    session: Session, year: int
-) -> dict[tuple[str, str], tuple[_Ref, tuple[Any, ...]]]:
+def _read_proposals(session: Session, year: int) -> dict[tuple[str, str], _Proposal]:
     columns = [getattr(Proposal, name) for name in PROPOSAL_FIELDS]
     rows = session.execute(
         select(Proposal.id, Proposal.category, Proposal.number, *columns).where(
             Proposal.year == year
         )
     )
-    return {(category, number): (_Ref(id_), tuple(rest)) for id_, category, number, *rest in rows}
+    return {
+        (category, number): _Proposal(proposal_id, tuple(fields))
+        for proposal_id, category, number, *fields in rows
+    }
 
 
 def _read_items(session: Session, year: int) -> dict[tuple[int, int], _StoredItem]:
