@@ -7,6 +7,7 @@ editing cells at (physical line, 1-based column), so the expected places are the
 """
 
 import csv
+import gc
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
@@ -18,9 +19,10 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, select
 
+from tracking import importer
 from tracking.db import transaction
 from tracking.errors import InputError
-from tracking.importer import ImportReport, import_table
+from tracking.importer import ImportReport, check_table, import_table
 from tracking.models import (
     Assignment,
     AssignmentStatus,
@@ -527,6 +529,264 @@ def test_a_removed_co_unit_is_unassigned(engine: Engine, seed: Path, tmp_path: P
         hr = session.exec(select(Unit).where(Unit.name == "市人力资源社会保障局")).one()
     assert event.before is not None
     assert (event.before["unit_id"], event.before["role"]) == (hr.id, Role.CO)
+
+
+def test_a_reimport_that_adds_rows_and_corrects_one_writes_only_the_difference(
+    engine: Engine, seed: Path, tmp_path: Path
+) -> None:
+    run_import(engine, seed, include_feedback=False)
+    last = last_event_id(engine)
+    title_152 = cell(seed, 7, TITLE)
+    lines = seed_lines(seed)
+    lines[DASHES_LINE - 1 : DASHES_LINE - 1] = [
+        ["12", "政协提案", "999", "某 某", "2", "关于新提案的建议", "主办", "市新单位",
+         "市财政局", "新事项一", ""],
+        ["13", "政协提案", "152", "边 恕", "1", title_152, "主办", "市民政局", "",
+         "152 的第二个事项", ""],
+    ]  # fmt: skip
+    lines[6 - 1][TITLE - 1] = "关于完善全市街路标识牌的建议"
+    copy = write_text(tmp_path / "grown.txt", lines)
+
+    report = run_import(engine, copy, include_feedback=False)
+
+    assert (report.proposals_created, report.proposals_updated) == (1, 1)
+    assert (report.items_created, report.items_updated) == (2, 0)
+    assert (report.units_created, report.assignments_changed) == (1, 3)
+    assert event_trail(engine, last) == [
+        ("proposal.update", "730"),
+        ("proposal.create", "999"),
+        ("followupitem.create", "999"),
+        ("unit.create", "市新单位"),
+        ("assignment.create", ("999", "市财政局")),
+        ("assignment.create", ("999", "市新单位")),
+        ("followupitem.create", "152"),
+        ("assignment.create", ("152", "市民政局")),
+    ]
+    stored = records(engine, YEAR)
+    assert ("政协提案", "999", 1, 12, "新事项一", ItemStatus.FOLLOWING, None) in stored["items"]
+    assert ("政协提案", "152", 2, 13, "152 的第二个事项", ItemStatus.FOLLOWING, None) in stored[
+        "items"
+    ]
+    assert ("政协提案", "999", 1, "市新单位", Role.LEAD, AssignmentStatus.HANDLING, None) in stored[
+        "assignments"
+    ]
+    assert proposal(engine, "730").title == "关于完善全市街路标识牌的建议"
+    # And once more: nothing left to change, so nothing is written.
+    counts = row_counts(engine)
+    again = run_import(engine, copy, include_feedback=False)
+    assert not again.changed
+    assert row_counts(engine) == counts
+
+
+def test_another_years_records_are_neither_matched_nor_changed(engine: Engine, seed: Path) -> None:
+    run_import(engine, seed, year=YEAR - 1)  # resolved, with the same final reports
+    earlier = records(engine, YEAR - 1)
+
+    report = run_import(engine, seed)
+
+    # A year of its own: new proposals and items, the same units, its own final reports.
+    assert (report.proposals_created, report.items_created, report.units_created) == (11, 11, 0)
+    assert report.feedback_recorded == 11
+    assert records(engine, YEAR - 1) == earlier
+    assert len(records(engine, YEAR)["updates"]) == 11
+    assert not run_import(engine, seed).changed
+    assert records(engine, YEAR - 1) == earlier
+
+
+def test_imported_records_hold_what_their_models_constructor_gives(
+    engine: Engine, seed: Path
+) -> None:
+    run_import(engine, seed, include_feedback=False)
+
+    with transaction(engine) as session:
+        for unit in session.exec(select(Unit)):
+            assert unit.model_dump() == Unit(id=unit.id, name=unit.name).model_dump()
+        for p in session.exec(select(Proposal)):
+            made = Proposal(
+                id=p.id,
+                year=p.year,
+                category=p.category,
+                number=p.number,
+                lead_representative=p.lead_representative,
+                signer_count=p.signer_count,
+                title=p.title,
+                handling_type=p.handling_type,
+            )
+            assert p.model_dump() == made.model_dump()
+        for item in session.exec(select(FollowUpItem)):
+            made = FollowUpItem(
+                id=item.id,
+                proposal_id=item.proposal_id,
+                ordinal=item.ordinal,
+                position=item.position,
+                commitment=item.commitment,
+                status=ItemStatus.FOLLOWING,
+                created_at=NOW,
+            )
+            assert item.model_dump() == made.model_dump()
+        for a in session.exec(select(Assignment)):
+            made = Assignment(
+                id=a.id, item_id=a.item_id, unit_id=a.unit_id, role=a.role, status="handling"
+            )
+            assert a.model_dump() == made.model_dump()
+        versions = {
+            record.version
+            for model in (Unit, FollowUpItem, Assignment)
+            for record in session.exec(select(model))
+        }
+    assert versions == {1}
+
+
+def test_a_corrected_reimport_bumps_the_version_of_what_it_changes(
+    engine: Engine, seed: Path, tmp_path: Path
+) -> None:
+    run_import(engine, seed, include_feedback=False)
+
+    swapped = {(6, LEAD): "市卫生健康委", (6, CO): "市发展改革委 市民政局 市人力资源社会保障局"}
+    copy = edited(seed, tmp_path, {(7, COMMITMENT): "扩大购买服务覆盖范围。", **swapped})
+    report = run_import(engine, copy, include_feedback=False)
+
+    with transaction(engine) as session:
+        items = {
+            number: version
+            for number, version in session.exec(
+                select(Proposal.number, FollowUpItem.version).join(
+                    FollowUpItem, FollowUpItem.proposal_id == Proposal.id
+                )
+            )
+        }
+        roles = {
+            (number, name): (role, version)
+            for number, name, role, version in session.exec(
+                select(Proposal.number, Unit.name, Assignment.role, Assignment.version)
+                .join(FollowUpItem, FollowUpItem.proposal_id == Proposal.id)
+                .join(Assignment, Assignment.item_id == FollowUpItem.id)
+                .join(Unit, Unit.id == Assignment.unit_id)
+            )
+        }
+    assert (report.items_updated, report.assignments_changed) == (1, 2)
+    assert items == {number: 2 if number == "152" else 1 for number in SEED_NUMBERS}
+    # On 730, 市卫生健康委 (a co unit) now leads and 市民政局 (the lead) co-handles.
+    changed = {key: value for key, value in roles.items() if value[1] != 1}
+    assert changed == {("730", "市卫生健康委"): (Role.LEAD, 2), ("730", "市民政局"): (Role.CO, 2)}
+
+
+# --- the order of what is written ----------------------------------------------------------
+
+
+def event_trail(engine: Engine, last_id: int = 0) -> list[tuple[str, object]]:
+    """The events after ``last_id`` in id order, each as its action and what it is about, by
+    number (proposal, item) and unit name rather than by id."""
+    with transaction(engine) as session:
+        units = {unit.id: unit.name for unit in session.exec(select(Unit))}
+        numbers = {p.id: p.number for p in session.exec(select(Proposal))}
+        items = {item.id: numbers[item.proposal_id] for item in session.exec(select(FollowUpItem))}
+        assignments = {
+            a.id: (items[a.item_id], units[a.unit_id]) for a in session.exec(select(Assignment))
+        }
+        events = session.exec(select(Event).where(Event.id > last_id).order_by(Event.id)).all()
+    about = {"proposal": numbers, "followupitem": items, "unit": units, "assignment": assignments}
+    return [(event.action, about[event.entity][event.entity_id]) for event in events]
+
+
+def expected_trail(seed: Path, *, feedback: bool) -> list[tuple[str, object]]:
+    """What importing the seed into an empty database records, row by row, in the order the
+    changes happen: each row's records, then (with feedback) the lead unit's final report."""
+    rows, _, _ = check_table(seed)
+    trail: list[tuple[str, object]] = []
+    seen: set[str] = set()
+    for row in rows:
+        names = list(dict.fromkeys([*row.co_units, row.lead_unit]))
+        trail += [("proposal.create", row.number), ("followupitem.create", row.number)]
+        trail += [("unit.create", name) for name in names if name not in seen]
+        seen.update(names)
+        trail += [("assignment.create", (row.number, name)) for name in names]
+        if feedback:
+            trail += [("update.final", row.number), ("item.status", row.number)]
+            trail += [("assignment.status", (row.number, name)) for name in names]
+    return trail
+
+
+@pytest.mark.parametrize("chunk_rows", [importer.CHUNK_ROWS, 4, 1])
+@pytest.mark.parametrize("feedback", [True, False], ids=["feedback", "no-feedback"])
+def test_events_and_ids_follow_the_rows_whatever_the_chunk_size(
+    engine: Engine, seed: Path, monkeypatch: pytest.MonkeyPatch, chunk_rows: int, feedback: bool
+) -> None:
+    monkeypatch.setattr(importer, "CHUNK_ROWS", chunk_rows)
+
+    report = run_import(engine, seed, include_feedback=feedback)
+
+    assert event_trail(engine) == expected_trail(seed, feedback=feedback)
+    assert report.feedback_recorded == (11 if feedback else 0)
+    with transaction(engine) as session:
+        by_id = session.exec(select(FollowUpItem.position).order_by(FollowUpItem.id)).all()
+    assert by_id == list(range(1, 12))  # ids given in the table's order
+    counts = row_counts(engine)
+    assert not run_import(engine, seed, include_feedback=feedback).changed
+    assert row_counts(engine) == counts
+
+
+@pytest.mark.parametrize("chunk_rows", [importer.CHUNK_ROWS, 1])
+def test_a_later_row_of_a_proposal_that_disagrees_updates_it_in_row_order(
+    engine: Engine, seed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_rows: int
+) -> None:
+    # Made and changed in one chunk (not inserted yet), or changed after its chunk was written.
+    monkeypatch.setattr(importer, "CHUNK_ROWS", chunk_rows)
+    lines = seed_lines(seed)
+    second = [*lines[7 - 1][: SIGNERS - 1], "2", *lines[7 - 1][SIGNERS:]]
+    second[SEQ - 1], second[COMMITMENT - 1] = "12", "152 的第二个事项"
+    lines.insert(DASHES_LINE - 1, second)
+
+    report = run_import(engine, write_text(tmp_path / "two-rows.txt", lines))
+
+    assert (report.proposals_created, report.proposals_updated) == (11, 1)
+    assert proposal(engine, "152").signer_count == 2
+    events = [e for e in events_after(engine, 0) if e.action.startswith("proposal.")]
+    created = next(e for e in events if e.after and e.after["number"] == "152")
+    [updated] = [e for e in events if e.action == "proposal.update"]
+    assert created.after is not None and created.after["signer_count"] == 1
+    assert (updated.entity_id, updated.before, updated.after) == (
+        created.entity_id,
+        {"signer_count": 1},
+        {"signer_count": 2},
+    )
+    assert created.id < updated.id
+
+
+def test_no_record_is_held_in_memory_while_rows_are_imported(
+    engine: Engine, seed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importer, "CHUNK_ROWS", 4)
+    alive: list[int] = []
+
+    def count_records(done: int, total: int) -> None:
+        kinds = (Proposal, FollowUpItem, Assignment, Unit, Event)
+        alive.append(sum(isinstance(thing, kinds) for thing in gc.get_objects()))
+
+    run_import(engine, seed, include_feedback=False, progress=count_records)
+
+    assert alive == [0, 0, 0]  # after each chunk of 4, 4 and 3 rows
+
+
+@pytest.mark.parametrize("feedback", [True, False], ids=["feedback", "no-feedback"])
+def test_an_import_makes_no_reference_cycles(engine: Engine, seed: Path, feedback: bool) -> None:
+    # The import pauses the cyclic garbage collector, which is free only while this holds:
+    # whatever it leaves for the collector would pile up until the import ends.
+    run_import(engine, seed, include_feedback=feedback, year=YEAR - 1)  # connect, warm caches
+    gc.collect()
+
+    run_import(engine, seed, include_feedback=feedback)
+
+    assert gc.isenabled()
+    assert gc.collect() == 0
+
+
+def test_a_failed_import_leaves_the_garbage_collector_on(
+    engine: Engine, seed: Path, tmp_path: Path
+) -> None:
+    failed_import(engine, edited(seed, tmp_path, {(6, CATEGORY): "人大意见"}))
+
+    assert gc.isenabled()
 
 
 # --- the feedback column -------------------------------------------------------------------

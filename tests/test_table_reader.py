@@ -210,3 +210,30 @@ def test_last_line_without_newline_is_read(tmp_path: Path) -> None:
         RawRow(line=1, cells=("序号", "反馈")),
         RawRow(line=3, cells=("1", "两行\n反馈")),
     )
+
+
+def test_lines_end_only_at_line_breaks_whatever_the_convention(tmp_path: Path) -> None:
+    # Old Mac \r, Windows \r\n and Unix \n in one file; a form feed and U+2028 inside cells are
+    # characters of the cell, not line breaks (str.splitlines would count them as lines).
+    content = "序号\t反馈\r1\t第一\x0c页\r\n\r2\t甲\u2028乙\n3\t丙"
+    path = write(tmp_path, "rows.tsv", content.encode())
+
+    assert read_table(path).rows == (
+        RawRow(line=1, cells=("序号", "反馈")),
+        RawRow(line=2, cells=("1", "第一\x0c页")),
+        RawRow(line=4, cells=("2", "甲\u2028乙")),
+        RawRow(line=5, cells=("3", "丙")),
+    )
+
+
+def test_undecodable_byte_after_a_byte_order_mark_is_placed_on_its_own_line(
+    tmp_path: Path,
+) -> None:
+    # Right after a line break: counted from the start of the file, not from past the mark.
+    content = "\ufeff序号\t反馈\n".encode() + b"\x80\t\n" + "2\t已落实\n".encode()
+    path = write(tmp_path, "rows.tsv", content)
+
+    with pytest.raises(InputError) as raised:
+        read_table(path)
+
+    assert str(raised.value) == f"{path}:2: cannot decode as UTF-8"

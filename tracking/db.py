@@ -1,11 +1,12 @@
 """Engines and transactions for SQLite (the embedded default) and PostgreSQL; the schema is
 tracking.schema's."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, insert
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, create_engine
@@ -71,3 +72,24 @@ def transaction(engine: Engine) -> Iterator[Session]:
             with Session(engine) as fresh:
                 message = stale_message(fresh, session)
             raise ConflictError(message) from exc
+
+
+def insert_returning_ids(
+    session: Session, model: Any, rows: Sequence[Mapping[str, Any]], *, key: Sequence[str]
+) -> dict[tuple[Any, ...], int]:
+    """Insert ``rows`` into ``model``'s table in as few statements as the driver allows
+    (multi-row ``INSERT … RETURNING``: SQLite ≥ 3.35, PostgreSQL); each new row's id by its
+    values of the ``key`` columns, a unique key of the table.
+
+    By key rather than by position: SQLite does not promise to return rows in the order of the
+    VALUES, and asking SQLAlchemy to sort them (``sort_by_parameter_order``) makes it send one
+    statement per row there. A Core statement on the table: no model is constructed or
+    validated, nothing enters the session, and the ORM's per-row bookkeeping is skipped, so each
+    row must carry every value the model's constructor would fill in that is not NULL,
+    ``version`` included.
+    """
+    if not rows:
+        return {}
+    table = model.__table__
+    statement = insert(table).returning(table.c.id, *(table.c[name] for name in key))
+    return {tuple(values): row_id for row_id, *values in session.execute(statement, list(rows))}

@@ -6,8 +6,8 @@ see in their editor, so that a problem can be reported as ``file:line``.
 """
 
 import csv
-import io
 import itertools
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -24,8 +24,17 @@ _DISPLAY_NAMES = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16", "utf-8": "UTF-8", "g
 # somewhere was never closed and the parser swallowed the rest of the file into that cell.
 _END_SENTINEL = "\x00duban:end-of-file\x00"
 
+# A line with its end, split only at \n, \r\n and \r (as io.StringIO(newline="") would; str.
+# splitlines would also split at form feeds and U+2028, miscounting lines), or a last line
+# without one. Never empty, so that every match is a line.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+# The same in bytes: in UTF-8 and GB18030 the bytes of \r and \n are never part of another
+# character, so a file in either can be cut into lines before it is decoded.
+_LINE_BYTES = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+_UTF8_BOM = b"\xef\xbb\xbf"
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class RawRow:
     """One non-blank row: ``line`` is the physical line (or sheet row) where it starts.
 
@@ -55,10 +64,12 @@ def read_table(path: Path) -> Table:
         raise InputError(f"{path}: old binary spreadsheet format; save it as .xlsx and try again")
     if suffix == ".xlsx":
         return Table(path=path, rows=tuple(_non_blank(_xlsx_rows(path))), encoding=None)
-    text, encoding = _decode(path, _read_bytes(path))
-    delimiter = "," if suffix == ".csv" or ("\t" not in text and "," in text) else "\t"
+    text = _decode(path, _read_bytes(path))
+    delimiter = "," if suffix == ".csv" or (not text.has("\t") and text.has(",")) else "\t"
     return Table(
-        path=path, rows=tuple(_non_blank(_text_rows(path, text, delimiter))), encoding=encoding
+        path=path,
+        rows=tuple(_non_blank(_text_rows(path, text.lines(), delimiter))),
+        encoding=text.encoding,
     )
 
 
@@ -75,33 +86,81 @@ def _unreadable(path: Path, error: OSError) -> InputError:
     return InputError(f"{path}: cannot read the file ({error.strerror or error})")
 
 
-def _decode(path: Path, data: bytes) -> tuple[str, str]:
-    """The text of ``data`` and the name of the encoding it was in."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        encodings = ["utf-8-sig"]
-    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+@dataclass(frozen=True)
+class _Text:
+    """A text file and its encoding, decoded a line at a time as it is read.
+
+    Decoding a whole file at once holds its bytes, the decoder's working copy (four bytes a
+    character) and the text together: several times the file. UTF-16 (rare, and its code units
+    may hold the bytes of \r and \n) is still decoded whole.
+    """
+
+    content: bytes | str
+    encoding: str  # as detected: utf-8-sig, utf-16, utf-8 or gb18030
+    start: int = 0  # where the text begins, past a UTF-8 byte-order mark
+
+    def lines(self) -> Iterator[str]:
+        if isinstance(self.content, str):
+            return (match.group() for match in _LINE.finditer(self.content))
+        codec = "utf-8" if self.encoding == "utf-8-sig" else self.encoding
+        matches = _LINE_BYTES.finditer(self.content, self.start)
+        return (match.group().decode(codec) for match in matches)
+
+    def has(self, character: str) -> bool:
+        """Whether the text holds ``character`` (an ASCII one)."""
+        if isinstance(self.content, str):
+            return character in self.content
+        return character.encode() in self.content
+
+
+def _decode(path: Path, data: bytes) -> _Text:
+    """``data`` as text, in the first encoding that decodes all of it."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         # Excel's "Unicode text (*.txt)" export: tab-separated UTF-16 with a byte-order mark.
-        encodings = ["utf-16"]
-    else:
-        encodings = ["utf-8", _FALLBACK_ENCODING]
-    failures: list[UnicodeDecodeError] = []
-    for encoding in encodings:
         try:
-            return data.decode(encoding), encoding
+            return _Text(data.decode("utf-16"), "utf-16")
         except UnicodeDecodeError as error:
-            failures.append(error)
+            raise _undecodable(path, data, ["utf-16"], error) from error
+    if data.startswith(_UTF8_BOM):
+        candidates = [_Text(data, "utf-8-sig", start=len(_UTF8_BOM))]
+    else:
+        candidates = [_Text(data, "utf-8"), _Text(data, _FALLBACK_ENCODING)]
+    failures: list[UnicodeDecodeError] = []
+    for text in candidates:
+        failure = _first_failure(data, text)
+        if failure is None:
+            return text
+        failures.append(failure)
     # The encoding that got furthest is most likely the file's real one, so its failure
     # points at the damaged spot rather than at the first non-ASCII character.
     furthest = max(failures, key=lambda error: error.start)
-    line = data.count(b"\n", 0, furthest.start) + 1
+    raise _undecodable(path, data, [text.encoding for text in candidates], furthest) from furthest
+
+
+def _first_failure(data: bytes, text: _Text) -> UnicodeDecodeError | None:
+    """Where ``data`` first fails to decode as ``text.encoding`` (``start`` counted from the
+    beginning of ``data``), or None; line by line, so that no more than a line is held."""
+    codec = "utf-8" if text.encoding == "utf-8-sig" else text.encoding
+    for match in _LINE_BYTES.finditer(data, text.start):
+        try:
+            match.group().decode(codec)
+        except UnicodeDecodeError as error:
+            start, end = match.start() + error.start, match.start() + error.end
+            return UnicodeDecodeError(error.encoding, data, start, end, error.reason)
+    return None
+
+
+def _undecodable(
+    path: Path, data: bytes, encodings: list[str], error: UnicodeDecodeError
+) -> InputError:
+    line = data.count(b"\n", 0, error.start) + 1
     names = " or ".join(_DISPLAY_NAMES[encoding] for encoding in encodings)
-    raise InputError(f"{path}:{line}: cannot decode as {names}") from furthest
+    return InputError(f"{path}:{line}: cannot decode as {names}")
 
 
-def _text_rows(path: Path, text: str, delimiter: str) -> Iterator[RawRow]:
-    # newline="" splits only on \n, \r\n and \r (str.splitlines would also split on form feeds
-    # and U+2028, miscounting lines) and leaves line breaks inside quoted cells to the parser.
-    lines = itertools.chain(io.StringIO(text, newline=""), [_END_SENTINEL])
+def _text_rows(path: Path, text_lines: Iterable[str], delimiter: str) -> Iterator[RawRow]:
+    # Line breaks inside quoted cells are left to the parser.
+    lines = itertools.chain(text_lines, [_END_SENTINEL])
     reader = csv.reader(lines, dialect="excel", delimiter=delimiter)
     consumed = 0  # physical lines read by the parser before the current record
     try:

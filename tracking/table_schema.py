@@ -58,7 +58,7 @@ _NUMBER_LIKE = re.compile(r"^(第)?[A-Za-z]{0,4}[-－]?\d+([-－]\d+)?(号)?$")
 _SEPARATOR_CELL = re.compile(r"^[-—–=_＿－]*$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TableRow:
     """One checked data row: a follow-up item with its proposal and units."""
 

@@ -28,6 +28,7 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from tracking.audit import record_event, snapshot
+from tracking.db import insert_returning_ids
 from tracking.errors import InputError
 from tracking.models import Assignment, Notification, ProgressUpdate, Role, Unit
 from tracking.names import squeeze
@@ -70,6 +71,40 @@ class UnitDirectory:
         )
         self._remember(unit)
         return unit, True
+
+
+def unit_ids_by_name(session: Session) -> dict[str, int]:
+    """Every unit's id under its name and each alias, without white space: what
+    :meth:`UnitDirectory.find` matches, read as columns rather than units (for an import)."""
+    ids: dict[str, int] = {}
+    for unit_id, name, aliases in session.execute(select(Unit.id, Unit.name, Unit.aliases)):
+        for key in (name, *aliases):
+            ids.setdefault(squeeze(key), unit_id)
+    return ids
+
+
+def insert_units(session: Session, names: list[str]) -> dict[str, int]:
+    """Create a unit called each of ``names`` (new names, without white space) in one statement,
+    with the values ``Unit(name=name)`` has; their ids by name. The caller writes the events."""
+    ids = insert_returning_ids(
+        session, Unit, [_new_unit_values(name) for name in names], key=["name"]
+    )
+    return {name: unit_id for (name,), unit_id in ids.items()}
+
+
+def _new_unit_values(name: str) -> dict[str, object]:
+    return {
+        "name": name,
+        "aliases": [],
+        "emails": [],
+        "deputy_email": None,
+        "head_email": None,
+        "webhook": None,  # given: a JSON column stores None as JSON null, as the model does
+        "snoozed_until": None,
+        "snooze_reason": "",
+        "link_version": 1,
+        "version": 1,
+    }
 
 
 class WebhookEntry(BaseModel):
