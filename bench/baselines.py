@@ -27,6 +27,8 @@ from pathlib import Path
 from openpyxl import Workbook
 
 from bench.synth import HEADER
+from tracking.unit_sheet import HEADERS as SHEET_HEADERS
+from tracking.unit_sheet import SHEET_NAME
 
 _POLICY = default.clone(cte_type="7bit")
 # The fields of the audit rows, as duban's import snapshots them.
@@ -158,20 +160,6 @@ def import_raw(table: Path, db: Path, *, year: int, now: datetime) -> int:
     return len(item_rows)
 
 
-_SHEET_NAME = "落实情况填报表"
-_SHEET_HEADER = (
-    "序号",
-    "类别",
-    "编号",
-    "案由",
-    "跟踪落实事项",
-    "承办方式",
-    "需办理",
-    "办理时限",
-    "落实情况",
-    "办理状态",
-    "事项编号",
-)
 _UNIT_ITEMS = """
 SELECT a.id, a.role, i.id, i.commitment, p.category, p.number, p.title, p.lead_representative,
     (SELECT u.name FROM assignment l JOIN unit u ON u.id = l.unit_id
@@ -289,9 +277,9 @@ def _write_sheet(path: Path, rows: list[tuple]) -> Path:
     """The unit's return sheet: the same rows and columns as duban's, write-only, unstyled."""
     path.parent.mkdir(exist_ok=True)
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(_SHEET_NAME)
-    sheet.append([f"{_SHEET_NAME}"])
-    sheet.append(list(_SHEET_HEADER))
+    sheet = workbook.create_sheet(SHEET_NAME)
+    sheet.append([f"{SHEET_NAME}"])
+    sheet.append(list(SHEET_HEADERS))
     for row in rows:
         sheet.append(row)
     workbook.save(path)

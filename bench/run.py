@@ -45,22 +45,19 @@ def run_size(items: int, work: Path, args: argparse.Namespace) -> dict[str, Any]
 
 def web_pages(size_work: Path) -> dict[str, Any]:
     """W6: the pages on a copy of the size's imported year, in a process of its own."""
-    state = copy_state(size_work / "ready", size_work / "web")
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.web", f"--state={state}"],
-        cwd=workloads.ROOT,
-        check=True,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    return json.loads(done.stdout)
+    return _measured_apart("bench.web", copy_state(size_work / "ready", size_work / "web"))
 
 
 def service_chase(size_work: Path) -> dict[str, Any]:
     """W7: the scheduled chase through Prefect beside its plain steps, in a process of its own."""
-    state = copy_state(size_work / "ready", size_work / "w7" / "ready")
+    return _measured_apart(
+        "bench.service", copy_state(size_work / "ready", size_work / "w7" / "ready")
+    )
+
+
+def _measured_apart(module: str, state: Path) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, "-m", "bench.service", f"--state={state}"],
+        [sys.executable, "-m", module, f"--state={state}"],
         cwd=workloads.ROOT,
         check=True,
         stdout=subprocess.PIPE,
