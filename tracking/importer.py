@@ -11,10 +11,8 @@ few columns rows are compared with, a chunk's new records are inserted in a hand
 the rows. Nothing per row is kept once its chunk is written.
 """
 
-import gc
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -24,6 +22,7 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from tracking.collector import collector_paused
 from tracking.db import insert_returning_ids, transaction
 from tracking.errors import InputError
 from tracking.feedback import is_interim_feedback
@@ -117,7 +116,7 @@ def import_table(
 
     ``progress(done, total)`` is called as rows are applied, for a progress bar.
     """
-    with _collector_paused():
+    with collector_paused():
         rows, problems, warnings = check_table(path, feedback=include_feedback)
         if problems and not skip_invalid:
             raise InputError(
@@ -139,25 +138,6 @@ def import_table(
                 progress=progress,
             )
     return report
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off for the block (if it was on).
-
-    Reading and importing a table makes tens of thousands of containers that live for a chunk
-    and no reference cycles (a test checks), so every pass of the collector over the growing
-    heap finds nothing to free: at 1,000 rows those passes took a quarter of the import's time.
-    Reference counting still frees everything as before.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 # Rows planned, inserted and given their events together: a handful of statements per chunk

@@ -30,6 +30,8 @@ from openpyxl.styles.fonts import DEFAULT_FONT
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from tracking.collector import collector_paused
+
 SUMMARY_HEADER: tuple[str, ...] = (
     "序号",
     "类别",
@@ -142,7 +144,13 @@ def write_xlsx(
     rows: Iterable[SummaryRow], path: Path, title: str, *, sheet_title: str = "汇总表"
 ) -> None:
     """A workbook laid out like the published table, ready to print on landscape A4."""
-    data_rows = tuple(rows)
+    with collector_paused():
+        _write_workbook(tuple(rows), path, title, sheet_title)
+
+
+def _write_workbook(
+    data_rows: tuple[SummaryRow, ...], path: Path, title: str, sheet_title: str
+) -> None:
     workbook = Workbook()
     styles = _add_styles(workbook)
     sheet = workbook.active

@@ -32,6 +32,7 @@ from sqlmodel import Session
 
 from config.policy import Policy
 from tracking.chase import Entry, collect_obligations
+from tracking.collector import collector_paused
 from tracking.models import Role
 from tracking.obligations import LABELS
 from tracking.summary_writer import set_up_page, wrapped_lines
@@ -206,7 +207,8 @@ def unit_sheet_bytes(
 ) -> bytes:
     """The workbook as bytes (for a download)."""
     stream = io.BytesIO()
-    _workbook(tuple(items), SheetIdentity(unit_id, unit_name, as_of)).save(stream)
+    with collector_paused():
+        _workbook(tuple(items), SheetIdentity(unit_id, unit_name, as_of)).save(stream)
     return stream.getvalue()
 
 
