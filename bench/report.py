@@ -156,7 +156,7 @@ def _memory_rows(sizes: list[tuple[str, dict[str, Any]]]) -> list[Row]:
         under = int(items) < MEMORY_TARGET_ITEMS or size["peak_mb"] <= MEMORY_TARGET_MB
         found.append(
             Row(
-                f"Peak RSS (ru_maxrss; reached in {heaviest})",
+                f"Peak memory, duban's own (VmHWM; in {heaviest})",
                 f"{int(items):,}",
                 f"{size['peak_mb']:.0f} MB",
                 f"{size['start_mb']:.0f} MB at start",
@@ -231,12 +231,17 @@ def _markdown(found: list[Row], results: dict[str, Any]) -> list[str]:
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "What each size did (duban's counts; the baselines did the same work):", ""]
     lines += [
-        "| items | table | assignments owing | digests | W3 messages sent | peak RSS after each "
-        "workload (MB) |",
+        "| items | table | assignments owing | digests | W3 messages sent | peak memory in each "
+        "workload, duban (baseline), MB |",
         "| ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for items, size in sorted(results["sizes"].items(), key=lambda pair: int(pair[0])):
-        peaks = ", ".join(f"{name} {mb:.0f}" for name, mb in size["peaks"].items())
+        baseline_peaks = size.get("baseline_peaks", {})
+        peaks = ", ".join(
+            f"{name} {mb:.0f}"
+            + (f" ({baseline_peaks[name]:.0f})" if name in baseline_peaks else "")
+            for name, mb in size["peaks"].items()
+        )
         web = size.get("web")
         web_peak = f"; web pages' process {web['peak_mb']:.0f}" if web else ""
         lines.append(
