@@ -28,9 +28,12 @@ from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Si
 from openpyxl.styles.cell_style import StyleArray
 from openpyxl.styles.fonts import DEFAULT_FONT
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from openpyxl.worksheet.cell_range import CellRange
 from openpyxl.worksheet.worksheet import Worksheet
 
 from tracking.collector import collector_paused
+from tracking.styled_rows import StyledRowsSheet, add_styled_rows_sheet
 
 SUMMARY_HEADER: tuple[str, ...] = (
     "序号",
@@ -151,21 +154,22 @@ def write_xlsx(
 def _write_workbook(
     data_rows: tuple[SummaryRow, ...], path: Path, title: str, sheet_title: str
 ) -> None:
-    workbook = Workbook()
+    # Rows go to the file as they are appended (see tracking.styled_rows): what is written
+    # with them comes first.
+    workbook = Workbook(write_only=True)
     styles = _add_styles(workbook)
-    sheet = workbook.active
-    sheet.title = sheet_title
-    _write_title(sheet, title)
-    _write_header(sheet)
-    column_styles = tuple(styles[name] for name in _COLUMN_STYLES)
-    for row in data_rows:
-        _append_row(sheet, row, column_styles)
+    sheet = add_styled_rows_sheet(workbook, sheet_title)
     for column, width in enumerate(_COLUMN_WIDTHS, start=1):
         sheet.column_dimensions[get_column_letter(column)].width = width
     last_column = get_column_letter(len(SUMMARY_HEADER))
     sheet.freeze_panes = f"A{_HEADER_ROW + 1}"
     sheet.auto_filter.ref = f"A{_HEADER_ROW}:{last_column}{_HEADER_ROW + len(data_rows)}"
     set_up_page(sheet, _HEADER_ROW)
+    _write_title(sheet, title)
+    _write_header(sheet, styles[_HEADER_STYLE])
+    column_styles = tuple(styles[name] for name in _COLUMN_STYLES)
+    for number, row in enumerate(data_rows, start=_HEADER_ROW + 1):
+        _append_row(sheet, number, row, column_styles)
     _write_atomically(path, workbook.save)
 
 
@@ -201,28 +205,37 @@ def _add_styles(workbook: Workbook) -> dict[str, StyleArray]:
     return {style.name: style.as_tuple() for style in styles}
 
 
-def _write_title(sheet: Worksheet, title: str) -> None:
-    sheet.merge_cells(
-        start_row=_TITLE_ROW, start_column=1, end_row=_TITLE_ROW, end_column=len(SUMMARY_HEADER)
+def _write_title(sheet: StyledRowsSheet, title: str) -> None:
+    sheet.merged_cells.add(
+        CellRange(min_row=_TITLE_ROW, min_col=1, max_row=_TITLE_ROW, max_col=len(SUMMARY_HEADER))
     )
-    cell = sheet.cell(row=_TITLE_ROW, column=1, value=title)
+    cell = Cell(sheet, value=title)
     cell.font = Font(bold=True, size=16)
     cell.alignment = Alignment(horizontal="center", vertical="center")
     sheet.row_dimensions[_TITLE_ROW].height = 32
+    sheet.append([cell])
 
 
-def _write_header(sheet: Worksheet) -> None:
-    for column, name in enumerate(SUMMARY_HEADER, start=1):
-        sheet.cell(row=_HEADER_ROW, column=column, value=name).style = _HEADER_STYLE
+def _write_header(sheet: StyledRowsSheet, style: StyleArray) -> None:
+    sheet.append([Cell(sheet, value=name, style_array=style) for name in SUMMARY_HEADER])
 
 
-def _append_row(sheet: Worksheet, row: SummaryRow, column_styles: tuple[StyleArray, ...]) -> None:
+def _append_row(
+    sheet: StyledRowsSheet, number: int, row: SummaryRow, column_styles: tuple[StyleArray, ...]
+) -> None:
     # Text pasted from Word can hold control characters (e.g. \x0b) that XML cannot carry and
     # openpyxl refuses; they have no visible meaning, so they are dropped.
     values: list[str | int | None] = [ILLEGAL_CHARACTERS_RE.sub("", cell) for cell in row.cells()]
     # Numbers stay numbers so that sorting and sums work; 编号 stays text ("0730" is not 730).
     values[_SEQ_COLUMN - 1] = row.seq
     values[_SIGNERS_COLUMN - 1] = row.signer_count
+    # Excel and WPS do not grow a row to fit wrapped text in a file they did not lay out
+    # themselves, so the height is set from the text: lines needed in the busiest cell.
+    lines = max(
+        wrapped_lines(str(value or ""), width)
+        for value, width in zip(values, _COLUMN_WIDTHS, strict=True)
+    )
+    sheet.row_dimensions[number].height = min(_MAX_ROW_HEIGHT, lines * _LINE_HEIGHT + 4)
     cells = []
     for value, style in zip(values, column_styles, strict=True):
         # Made with its style's indexes: setting ``cell.style`` by name would look the name up
@@ -234,13 +247,6 @@ def _append_row(sheet: Worksheet, row: SummaryRow, column_styles: tuple[StyleArr
             cell.data_type = "s"
         cells.append(cell)
     sheet.append(cells)
-    # Excel and WPS do not grow a row to fit wrapped text in a file they did not lay out
-    # themselves, so the height is set from the text: lines needed in the busiest cell.
-    lines = max(
-        wrapped_lines(str(value or ""), width)
-        for value, width in zip(values, _COLUMN_WIDTHS, strict=True)
-    )
-    sheet.row_dimensions[cells[0].row].height = min(_MAX_ROW_HEIGHT, lines * _LINE_HEIGHT + 4)
 
 
 def wrapped_lines(text: str, column_width: float) -> int:
@@ -268,10 +274,10 @@ class _WideOnlyTable(dict[int, int | None]):
 _WIDE_ONLY = _WideOnlyTable()
 
 
-def set_up_page(sheet: Worksheet, header_row: int) -> None:
+def set_up_page(sheet: Worksheet | WriteOnlyWorksheet, header_row: int) -> None:
     """Landscape A4, all columns on the page width, the header row repeated on every page."""
     sheet.page_setup.orientation = "landscape"
-    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    sheet.page_setup.paperSize = Worksheet.PAPERSIZE_A4
     # Fit all columns on the page width; as many pages down as the rows need.
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
     sheet.page_setup.fitToWidth = 1

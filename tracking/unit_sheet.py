@@ -26,8 +26,8 @@ from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Pr
 from openpyxl.styles.cell_style import StyleArray
 from openpyxl.styles.fonts import DEFAULT_FONT
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.cell_range import CellRange
 from openpyxl.worksheet.datavalidation import DataValidation
-from openpyxl.worksheet.worksheet import Worksheet
 from sqlmodel import Session
 
 from config.policy import Policy
@@ -35,6 +35,7 @@ from tracking.chase import Entry, collect_obligations
 from tracking.collector import collector_paused
 from tracking.models import Role
 from tracking.obligations import LABELS
+from tracking.styled_rows import StyledRowsSheet, add_styled_rows_sheet
 from tracking.summary_writer import set_up_page, wrapped_lines
 from tracking.workdays import WorkCalendar
 from tracking.workflow import ROLE_LABELS
@@ -233,55 +234,63 @@ def write_unit_sheet(
 
 
 def _workbook(items: tuple[SheetItem, ...], identity: SheetIdentity) -> Workbook:
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = SHEET_NAME
+    # Rows go to the file as they are appended (see tracking.styled_rows): what is written
+    # with them comes first.
+    workbook = Workbook(write_only=True)
+    sheet = add_styled_rows_sheet(workbook, SHEET_NAME)
     column_styles = _register_styles(workbook)
+    for column, (_, width) in enumerate(COLUMNS, start=1):
+        sheet.column_dimensions[get_column_letter(column)].width = width
+    sheet.column_dimensions[get_column_letter(_ID_COLUMN)].hidden = True
+    sheet.freeze_panes = f"A{HEADER_ROW + 1}"
+    last_row = HEADER_ROW + len(items)
+    if items:
+        _add_validations(sheet, HEADER_ROW + 1, last_row)
+    _protect(sheet)
+    _set_up_page(sheet, last_row)
     _write_banner(sheet, identity)
     _write_header(sheet)
     for number, item in enumerate(items, start=1):
         _append_item(sheet, number, item, column_styles)
-    for column, (_, width) in enumerate(COLUMNS, start=1):
-        sheet.column_dimensions[get_column_letter(column)].width = width
-    sheet.column_dimensions[get_column_letter(_ID_COLUMN)].hidden = True
-    if items:
-        _add_validations(sheet, HEADER_ROW + 1, HEADER_ROW + len(items))
-    sheet.freeze_panes = f"A{HEADER_ROW + 1}"
-    _protect(sheet)
-    _set_up_page(sheet)
     _write_identity(workbook, identity)
     return workbook
 
 
-def _write_banner(sheet: Worksheet, identity: SheetIdentity) -> None:
+def _write_banner(sheet: StyledRowsSheet, identity: SheetIdentity) -> None:
     for row, text, font, height in (
         (TITLE_ROW, sheet_title(identity.unit_name, identity.as_of), Font(bold=True, size=14), 30),
         (NOTE_ROW, _NOTE.format(limit=MAX_TEXT_CHARS), Font(size=10, color="555555"), 44),
     ):
-        sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=_VISIBLE_COLUMNS)
-        cell = _text(sheet.cell(row=row, column=1), text)
+        sheet.merged_cells.add(
+            CellRange(min_row=row, min_col=1, max_row=row, max_col=_VISIBLE_COLUMNS)
+        )
+        cell = _text(Cell(sheet), text)
         cell.font = font
         cell.alignment = Alignment(
             horizontal="center" if row == TITLE_ROW else "left", vertical="center", wrap_text=True
         )
         sheet.row_dimensions[row].height = height
+        sheet.append([cell])
 
 
-def _write_header(sheet: Worksheet) -> None:
+def _write_header(sheet: StyledRowsSheet) -> None:
+    looks = {}
     for fill, name in ((_HEADER_FILL, _HEADER_STYLE), (_FILL_IN, _HEADER_FILL_IN_STYLE)):
-        sheet.parent.add_named_style(
-            NamedStyle(
-                name,
-                font=Font(bold=True),
-                fill=fill,
-                border=_BORDER,
-                alignment=Alignment(horizontal="center", vertical="center", wrap_text=True),
-            )
+        style = NamedStyle(
+            name,
+            font=Font(bold=True),
+            fill=fill,
+            border=_BORDER,
+            alignment=Alignment(horizontal="center", vertical="center", wrap_text=True),
         )
+        sheet.parent.add_named_style(style)
+        looks[name] = style.as_tuple()
+    cells = []
     for column, name in enumerate(HEADERS, start=1):
         fill_in = column in (_TEXT_COLUMN, _STATUS_COLUMN)
-        cell = sheet.cell(row=HEADER_ROW, column=column, value=name)
-        cell.style = _HEADER_FILL_IN_STYLE if fill_in else _HEADER_STYLE
+        look = looks[_HEADER_FILL_IN_STYLE if fill_in else _HEADER_STYLE]
+        cells.append(Cell(sheet, value=name, style_array=look))
+    sheet.append(cells)
 
 
 def _register_styles(workbook: Workbook) -> tuple[StyleArray, ...]:
@@ -322,7 +331,7 @@ def _named_style(
 
 
 def _append_item(
-    sheet: Worksheet, seq: int, item: SheetItem, column_styles: tuple[StyleArray, ...]
+    sheet: StyledRowsSheet, seq: int, item: SheetItem, column_styles: tuple[StyleArray, ...]
 ) -> None:
     texts = {
         "类别": item.category,
@@ -332,6 +341,12 @@ def _append_item(
         "承办方式": ROLE_LABELS.get(Role(item.role), item.role),
         "需办理": "；".join(item.owed),
     }
+    lines = max(
+        _MIN_DATA_LINES,
+        *(wrapped_lines(str(texts.get(name, "")), width) for name, width in COLUMNS),
+    )
+    height = min(_MAX_ROW_HEIGHT, lines * _LINE_HEIGHT + 4)
+    sheet.row_dimensions[HEADER_ROW + seq].height = height
     cells = []
     for name, style in zip(HEADERS, column_styles, strict=True):
         # Made with its style's indexes: setting ``cell.style`` by name looks the name up
@@ -349,11 +364,6 @@ def _append_item(
         # typed in stays text
         cells.append(cell)
     sheet.append(cells)
-    lines = max(
-        _MIN_DATA_LINES,
-        *(wrapped_lines(str(texts.get(name, "")), width) for name, width in COLUMNS),
-    )
-    sheet.row_dimensions[cells[0].row].height = min(_MAX_ROW_HEIGHT, lines * _LINE_HEIGHT + 4)
 
 
 def _text(cell: Cell, text: str) -> Cell:
@@ -365,7 +375,7 @@ def _text(cell: Cell, text: str) -> Cell:
     return cell
 
 
-def _add_validations(sheet: Worksheet, first: int, last: int) -> None:
+def _add_validations(sheet: StyledRowsSheet, first: int, last: int) -> None:
     status = DataValidation(
         type="list",
         formula1='"' + ",".join(STATUS_CHOICES) + '"',
@@ -389,10 +399,10 @@ def _add_validations(sheet: Worksheet, first: int, last: int) -> None:
     for validation, column in ((status, _STATUS_COLUMN), (text, _TEXT_COLUMN)):
         letter = get_column_letter(column)
         validation.add(f"{letter}{first}:{letter}{last}")
-        sheet.add_data_validation(validation)
+        sheet.data_validations.append(validation)
 
 
-def _protect(sheet: Worksheet) -> None:
+def _protect(sheet: StyledRowsSheet) -> None:
     """Only the cells to fill in can be edited; rows and columns can still be resized (long
     text needs taller rows). No password: it guards against slips, not against the unit."""
     protection = sheet.protection
@@ -402,27 +412,23 @@ def _protect(sheet: Worksheet) -> None:
     protection.formatCells = False
 
 
-def _set_up_page(sheet: Worksheet) -> None:
+def _set_up_page(sheet: StyledRowsSheet, last_row: int) -> None:
     set_up_page(sheet, HEADER_ROW)
-    sheet.print_area = f"A1:{get_column_letter(_VISIBLE_COLUMNS)}{sheet.max_row}"
+    sheet.print_area = f"A1:{get_column_letter(_VISIBLE_COLUMNS)}{last_row}"
 
 
 def _write_identity(workbook: Workbook, identity: SheetIdentity) -> None:
     """The very hidden sheet (not listed by Excel's or WPS's "Unhide"): whose sheet this is."""
-    sheet = workbook.create_sheet(IDENTITY_SHEET)
-    for row, (key, value) in enumerate(
-        (
-            (IDENTITY_MARK, FORMAT_VERSION),
-            ("unit_id", identity.unit_id),
-            ("unit", identity.unit_name),
-            ("as_of", identity.as_of.isoformat()),
-        ),
-        start=1,
-    ):
-        sheet.cell(row=row, column=1, value=key)
-        if isinstance(value, str):
-            _text(sheet.cell(row=row, column=2), value)
-        else:
-            sheet.cell(row=row, column=2, value=value)
+    sheet = add_styled_rows_sheet(workbook, IDENTITY_SHEET)
     sheet.sheet_state = "veryHidden"
     sheet.protection.sheet = True
+    for key, value in (
+        (IDENTITY_MARK, FORMAT_VERSION),
+        ("unit_id", identity.unit_id),
+        ("unit", identity.unit_name),
+        ("as_of", identity.as_of.isoformat()),
+    ):
+        value_cell = (
+            _text(Cell(sheet), value) if isinstance(value, str) else Cell(sheet, value=value)
+        )
+        sheet.append([Cell(sheet, value=key), value_cell])
