@@ -1,8 +1,8 @@
 """``make bench``: every size's workloads in a fresh process, then the quick command and
 Prefect's start; prints the table and, for the full run, writes docs/benchmarks.md.
 
-    python -m bench.run                       # 1000,10000,50000 items (about 20 minutes)
-    python -m bench.run --sizes 1000          # the quick run (a few minutes)
+    python -m bench.run                       # 1000,10000,50000 items (about 10 minutes)
+    python -m bench.run --sizes 1000          # the quick run (about 2 minutes)
 """
 
 import argparse
@@ -113,21 +113,30 @@ def main() -> None:
         default=100,
         help="W3 sends at most this many of the ~300 messages, 0 for all (default: %(default)s)",
     )
-    parser.add_argument("--max-runs", type=int, default=5, help="runs of a workload at most")
+    parser.add_argument(
+        "--max-runs", type=int, default=5, help="runs of a workload at most (default: %(default)s)"
+    )
     parser.add_argument(
         "--budget",
         type=float,
         default=15.0,
         help="seconds of runs after which a workload is not repeated (default: %(default)s)",
     )
-    parser.add_argument("--quick-runs", type=int, default=5, help="runs of each W5 command")
+    parser.add_argument(
+        "--quick-runs", type=int, default=5, help="runs of each W5 command (default: %(default)s)"
+    )
     parser.add_argument("--work", type=Path, help="working folder (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the working folder")
     parser.add_argument("--save", type=Path, help="also write the raw results to this JSON file")
     parser.add_argument("--load", type=Path, help="report saved results instead of measuring")
     docs = parser.add_mutually_exclusive_group()
-    docs.add_argument("--docs", action="store_true", default=None, help="write docs/benchmarks.md")
-    docs.add_argument("--no-docs", dest="docs", action="store_false")
+    docs.add_argument(
+        "--docs",
+        action="store_true",
+        default=None,
+        help="write docs/benchmarks.md (default: only for the full run, sizes 1000,10000,50000)",
+    )
+    docs.add_argument("--no-docs", dest="docs", action="store_false", help="print the table only")
     args = parser.parse_args()
     sizes = sorted({int(size) for size in args.sizes.split(",")})
 

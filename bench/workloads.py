@@ -109,9 +109,14 @@ def quick_command_env(state_dir: Path) -> dict[str, str]:
 
 
 def time_command(argv: list[str], env: dict[str, str], cwd: Path) -> float:
+    """Seconds ``argv`` took; its output is discarded, its stderr shown only if it fails."""
     start = time.perf_counter()
-    subprocess.run(argv, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    done = subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        error = done.stderr.decode(errors="replace")
+        raise RuntimeError(f"{' '.join(argv)} exited with {done.returncode}: {error}")
+    return elapsed
 
 
 def prefect_absent_after_list(state_dir: Path, cwd: Path) -> bool:
