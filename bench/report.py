@@ -160,7 +160,7 @@ def _memory_rows(sizes: list[tuple[str, dict[str, Any]]]) -> list[Row]:
                 f"{int(items):,}",
                 f"{size['peak_mb']:.0f} MB",
                 f"{size['start_mb']:.0f} MB at start",
-                f"{per_1k:.1f} MB/1k items",
+                f"+{per_1k:.1f} MB per 1k items over start",
                 "≤ 300 MB at 50k; linear",
                 _verdict(under and linear),
             )
