@@ -14,7 +14,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Not part of `make test`. The full run takes about 10 minutes and writes docs/benchmarks.md;
+# Not part of `make test`. The full run takes 5 to 7 minutes and writes docs/benchmarks.md;
 # `make bench BENCH_SIZES=1000` is a quick run that only prints. BENCH_ARGS: see
 # `.venv/bin/python -m bench.run --help`.
 BENCH_SIZES ?= 1000,10000,50000

@@ -1,7 +1,7 @@
 """``make bench``: every size's workloads in a fresh process, then the quick command and
 Prefect's start; prints the table and, for the full run, writes docs/benchmarks.md.
 
-    python -m bench.run                       # 1000,10000,50000 items (about 10 minutes)
+    python -m bench.run                       # 1000,10000,50000 items (5 to 7 minutes)
     python -m bench.run --sizes 1000          # the quick run (about 2 minutes)
 """
 
@@ -100,7 +100,9 @@ def prefect_start(work: Path) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+        prog="python -m bench.run",
+        description=__doc__,
+        formatter_class=argparse.RawTextHelpFormatter,
     )
     parser.add_argument(
         "--sizes",
