@@ -15,7 +15,7 @@ from notifications.mail import SmtpBackend
 from tracking.db import transaction
 from tracking.importer import import_table
 from tracking.items import ItemRef, find_item, find_unit
-from tracking.models import DeliveryStatus, Notification, UpdateKind, UpdateSource
+from tracking.models import DeliveryStatus, Notification, ReminderLog, UpdateKind, UpdateSource
 from tracking.units import load_units, read_units_file
 from tracking.updates import record_update
 
@@ -321,3 +321,18 @@ def test_obligations_of_one_unit_or_item_are_those_of_the_whole_year(app: App) -
     reported = [o for o in of_item if o.unit_id == health.id]
     assert [o.last_reported_on for o in reported] == [date(2022, 6, 1)]
     assert reported[0].deadline.due > min(o.deadline.due for o in of_item)
+
+
+def test_a_decision_is_logged_once_a_day_beside_the_digests_sent(app: App) -> None:
+    held_at = datetime(2022, 6, 15, 8, 0, tzinfo=ZONE)  # before office hours
+    for _ in range(2):  # a re-run finds the rows of the first
+        planned = delivery.plan(app, JUNE, held_at)
+        delivery.draft_digests(app, planned, now=held_at)
+    chase(app, JUNE)  # at 09:30: every digest sent, one "sent" row per entry
+
+    with transaction(app.engine) as session:
+        logs = session.exec(select(ReminderLog).where(ReminderLog.run_on == JUNE)).all()
+    sent = [log for log in logs if log.decision == "sent"]
+    held = [log for log in logs if log.decision == "held"]
+    assert len(planned.decisions) == sum(EXPECTED_RECIPIENTS.values())
+    assert len(held) == len(sent) == len(planned.decisions)
