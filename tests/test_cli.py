@@ -524,6 +524,30 @@ def test_list_is_a_table_on_a_terminal_unless_there_are_many_items(
     assert many.stderr == "11 items.\n"
 
 
+def test_a_narrow_terminal_folds_titles_instead_of_cutting_them(
+    duban: Duban, seed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load_demo(duban, seed)
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "80")
+
+    listed = duban("list", "--as-of", "2022-06-15")
+
+    assert listed.exit_code == 0
+    assert max(len(line) for line in listed.stdout.splitlines()) <= 80
+    titles: list[str] = []
+    for row in table_rows(listed.stdout):
+        if row[0]:
+            titles.append(row[4])
+        else:  # a folded title's next line
+            titles[-1] += row[4]
+    monkeypatch.delenv("TTY_COMPATIBLE")
+    lines = duban("list", "--as-of", "2022-06-15")
+    assert titles == [row[4] for row in listed_rows(lines.stdout)]
+    assert len(table_rows(listed.stdout)) > len(titles)  # some did fold
+
+
 def test_listed_items_stay_on_one_line_each(duban: Duban) -> None:
     added = duban(
         "assign", "--year", "2022", "--category", "人大建议", "--number", "1",

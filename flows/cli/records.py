@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 from rich.progress import Progress
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 from sqlmodel import select
 
@@ -278,7 +278,9 @@ def list_command(
         for view in views
     ]
     if console.is_terminal and len(rows) <= LIST_TABLE_MAX_ROWS:
-        table = Table(*header)
+        # Chinese titles have no spaces to wrap at: fold them, or a narrow terminal cuts them
+        # to a few characters.
+        table = Table(*header[:4], Column(header[4], overflow="fold"), *header[5:])
         for row in rows:
             table.add_row(*row)
         console.print(table, markup=False)
