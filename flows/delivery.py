@@ -267,6 +267,7 @@ def _deliver(
                     html=message.body_html,
                     sender=app.settings.mail_from,
                     key=message.dedupe_key,
+                    sent_at=now,
                     attachments=_read_attachments(message.attachments or []),
                 )
             )

@@ -21,9 +21,10 @@ import threading
 import uuid
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from email.policy import default as default_policy
-from email.utils import formatdate, parseaddr
+from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from ssl import create_default_context
 from types import TracebackType
@@ -55,12 +56,15 @@ class OutgoingEmail:
     html: str = ""
     sender: str
     key: str
+    sent_at: datetime  # the Date header; timezone-aware
     attachments: tuple["Attachment", ...] = ()
 
     def __post_init__(self) -> None:
         # A bare string would be iterated into one "recipient" per character.
         if isinstance(self.to, str):
             raise TypeError("OutgoingEmail.to must be a tuple of addresses, not a string")
+        if self.sent_at.tzinfo is None:
+            raise ValueError("OutgoingEmail.sent_at needs a timezone")
         if not _safe_key(self.key):
             raise ValueError(f"OutgoingEmail.key needs letters or digits: {self.key!r}")
 
@@ -89,7 +93,7 @@ def build_message(email: OutgoingEmail) -> EmailMessage:
     message["From"] = email.sender
     message["To"] = ", ".join(email.to)
     message["Subject"] = email.subject
-    message["Date"] = formatdate(localtime=True)
+    message["Date"] = format_datetime(email.sent_at)
     message["Message-ID"] = _message_id(email)
     message["X-Duban-Key"] = email.key
     message.set_content(email.text)

@@ -86,6 +86,7 @@ def test_one_digest_per_unit_with_its_items(app: App, smtp: LoopbackSMTP) -> Non
     # Nothing reported since the year began: progress was due 2022-02-07 (30 days after
     # 1 January, moved past the Spring Festival holiday), so every item is overdue.
     assert health["Subject"] == "【督办提醒】4项建议提案事项待办理（其中4项已逾期）"
+    assert health["Date"] == "Wed, 15 Jun 2022 09:30:00 +0800"  # the run's time, passed in
     body = health.get_body(("plain",)).get_content()
     assert body.startswith("市卫生健康委：")
     assert "关于完善街路标识牌的建议" in body and "需办理：报送落实进展" in body

@@ -1,10 +1,12 @@
 import socket
 import threading
+from datetime import datetime
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from smtp_server import LoopbackSMTP
@@ -26,6 +28,9 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SUBJECT = "【督办提醒】请于2022年6月22日前报送2项建议提案落实进展"
 
 
+SENT_AT = datetime(2022, 6, 15, 9, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
 def make_email(**overrides: Any) -> OutgoingEmail:
     fields: dict[str, Any] = {
         "to": ("jianwei@example.gov.cn",),
@@ -34,8 +39,14 @@ def make_email(**overrides: Any) -> OutgoingEmail:
         "html": "<p>市住房和城乡建设局：</p><p>截至2022年6月15日，以下事项尚未报送落实进展。</p>",
         "sender": "督办系统 <duban@minzheng.example.gov.cn>",
         "key": "digest:12:2022-06-15",
+        "sent_at": SENT_AT,
     }
     return OutgoingEmail(**(fields | overrides))
+
+
+def test_an_email_without_a_timezone_on_its_send_time_is_refused() -> None:
+    with pytest.raises(ValueError, match="sent_at needs a timezone"):
+        make_email(sent_at=datetime(2022, 6, 15, 9, 30))
 
 
 def parts(message: EmailMessage) -> tuple[str, str]:
@@ -57,7 +68,7 @@ def test_build_message_has_both_parts_and_a_message_id_fixed_by_the_key() -> Non
     assert message.get_content_type() == "multipart/alternative"
     assert message["Subject"] == SUBJECT
     assert message["X-Duban-Key"] == "digest:12:2022-06-15"
-    assert message["Date"]
+    assert message["Date"] == "Wed, 15 Jun 2022 09:30:00 +0800"  # when it was sent, not today
     text, html = parts(message)
     assert "截至2022年6月15日" in text
     assert html.startswith("<p>市住房和城乡建设局：</p>")
